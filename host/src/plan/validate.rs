@@ -1,0 +1,516 @@
+//! Validation of what a plugin returns, and its conversion into the plan model.
+//!
+//! Nothing a plugin returns is used before it passes here. Every rule failure is an error naming the
+//! plugin and the exact place in its output (`sidecars[0].files[1].path`).
+
+use std::collections::BTreeSet;
+
+use crate::names;
+use crate::plugin::bindings::exports::bottle::plugin::sidecar as wit;
+use crate::plugin::runtime::{PluginError, PluginErrorKind};
+
+use super::model::*;
+
+/// Bounds on one plugin's output.
+pub const MAX_FILE_BYTES_PER_PLUGIN: usize = 8 << 20;
+/// Sidecars one plugin may add.
+pub const MAX_SIDECARS_PER_PLUGIN: usize = 16;
+/// Entries in any one list of a contribution.
+pub const MAX_LIST_LEN: usize = 1024;
+/// Length of any one string (not file contents).
+pub const MAX_STRING_LEN: usize = 16 << 10;
+
+/// The CA names the host mints.
+pub const CA_NAMES: &[&str] = &["agent", "firewall"];
+
+/// Paths in the agent that the host writes itself and plugins may not touch.
+pub const AGENT_HOST_OWNED: &[&str] = &[
+    "/home/agent/.bottle",
+    "/usr/local/share/ca-certificates",
+    "/etc/ssl",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/sudoers",
+];
+
+/// Paths in every sidecar that the host writes itself.
+pub const SIDECAR_HOST_OWNED: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+
+/// Agent variables the host sets; plugins may not.
+pub const AGENT_RESERVED_ENV: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+];
+
+/// What a validator needs to know about the plugin and the bottle.
+pub struct Checker<'a> {
+    /// The plugin's name.
+    pub plugin: &'a str,
+    /// Declared secret names.
+    pub secrets: &'a BTreeSet<String>,
+    /// Every string value in the plugin's configuration: the only host paths it may name.
+    pub config_strings: &'a BTreeSet<String>,
+    /// Running total of file bytes.
+    pub file_bytes: usize,
+}
+
+type Checked<T> = Result<T, PluginError>;
+
+impl Checker<'_> {
+    fn fail(&self, at: &str, message: impl std::fmt::Display) -> PluginError {
+        PluginError::new(
+            self.plugin,
+            PluginErrorKind::Invalid(format!("{at}: {message}")),
+        )
+    }
+
+    fn string(&self, at: &str, s: &str) -> Checked<()> {
+        if s.len() > MAX_STRING_LEN {
+            return Err(self.fail(at, format!("longer than {MAX_STRING_LEN} bytes")));
+        }
+        if s.contains('\0') {
+            return Err(self.fail(at, "contains a NUL byte"));
+        }
+        Ok(())
+    }
+
+    fn list<T>(&self, at: &str, list: &[T]) -> Checked<()> {
+        if list.len() > MAX_LIST_LEN {
+            return Err(self.fail(at, format!("more than {MAX_LIST_LEN} entries")));
+        }
+        Ok(())
+    }
+
+    fn slug(&self, at: &str, s: &str) -> Checked<()> {
+        if names::is_slug(s) {
+            Ok(())
+        } else {
+            Err(self.fail(at, format!("`{s}` is not of the form [a-z][a-z0-9-]*")))
+        }
+    }
+
+    /// An absolute container path with no `..`, no empty or `.` segment, not under `owned`.
+    pub fn container_path(&self, at: &str, path: &str, owned: &[&str]) -> Checked<()> {
+        self.string(at, path)?;
+        if !path.starts_with('/') || path.len() < 2 {
+            return Err(self.fail(at, format!("`{path}` is not an absolute path")));
+        }
+        if path[1..]
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+        {
+            return Err(self.fail(
+                at,
+                format!("`{path}` has an empty, `.` or `..` segment; give a plain absolute path"),
+            ));
+        }
+        if let Some(root) = owned.iter().find(|root| is_under(path, root)) {
+            return Err(self.fail(
+                at,
+                format!("`{path}` is under `{root}`, which the host owns"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A variable name and value: name `[A-Za-z_][A-Za-z0-9_]*`, no NUL or newline, declared secret.
+    pub fn env(&self, at: &str, var: &wit::EnvVar) -> Checked<EnvEntry> {
+        if !names::is_env_name(&var.name) {
+            return Err(self.fail(at, format!("`{}` is not a valid variable name", var.name)));
+        }
+        let value = match &var.value {
+            wit::EnvValue::Literal(v) => {
+                self.string(at, v)?;
+                if v.contains(['\n', '\r']) {
+                    return Err(self.fail(
+                        at,
+                        format!("the value of `{}` contains a newline", var.name),
+                    ));
+                }
+                EnvSource::Literal(v.clone())
+            }
+            wit::EnvValue::Secret(name) => {
+                if !self.secrets.contains(name) {
+                    return Err(self.fail(
+                        at,
+                        format!(
+                            "`{}` refers to secret `{name}`, which the bottle does not declare",
+                            var.name
+                        ),
+                    ));
+                }
+                EnvSource::Secret(name.clone())
+            }
+        };
+        Ok(EnvEntry {
+            name: var.name.clone(),
+            value,
+        })
+    }
+
+    /// A file record.
+    pub fn file(&mut self, at: &str, file: &wit::File, owned: &[&str]) -> Checked<FilePlan> {
+        self.container_path(&format!("{at}.path"), &file.path, owned)?;
+        self.file_bytes += file.contents.len();
+        if self.file_bytes > MAX_FILE_BYTES_PER_PLUGIN {
+            return Err(self.fail(
+                at,
+                format!(
+                    "files add up to more than {} MiB",
+                    MAX_FILE_BYTES_PER_PLUGIN >> 20
+                ),
+            ));
+        }
+        if file.mode > 0o7777 {
+            return Err(self.fail(at, format!("mode {:o} is not a permission mode", file.mode)));
+        }
+        Ok(FilePlan {
+            path: file.path.clone(),
+            mode: file.mode,
+            contents: file.contents.clone(),
+        })
+    }
+
+    /// A whole sidecar spec.
+    pub fn sidecar(
+        &mut self,
+        at: &str,
+        spec: &wit::SidecarSpec,
+    ) -> Checked<(SidecarPlan, Vec<wit::OrderRef>)> {
+        self.slug(&format!("{at}.name"), &spec.name)?;
+        let at = format!("sidecars[{}]", spec.name);
+        let image = match &spec.image {
+            wit::Image::Reference(r) if !r.is_empty() && !r.contains(char::is_whitespace) => {
+                self.string(&at, r)?;
+                ImagePlan::Reference(r.clone())
+            }
+            wit::Image::Context(c) => {
+                self.slug(&format!("{at}.image"), c)?;
+                ImagePlan::Context(c.clone())
+            }
+            wit::Image::Reference(r) => {
+                return Err(self.fail(&at, format!("image `{r}` is not a reference")));
+            }
+        };
+        self.list(&format!("{at}.command"), &spec.command)?;
+        self.list(&format!("{at}.aliases"), &spec.aliases)?;
+        self.list(&format!("{at}.env"), &spec.env)?;
+        self.list(&format!("{at}.files"), &spec.files)?;
+        self.list(&format!("{at}.host_files"), &spec.host_files)?;
+        self.list(&format!("{at}.mounts"), &spec.mounts)?;
+        for arg in &spec.command {
+            self.string(&format!("{at}.command"), arg)?;
+        }
+        if spec.networks.is_empty() {
+            return Err(self.fail(&at, "names no network; give `internal`, `egress` or both"));
+        }
+        for alias in &spec.aliases {
+            self.slug(&format!("{at}.aliases"), alias)?;
+        }
+        let cas = self.cas(&at, &spec.cas)?;
+        let mut owned: Vec<&str> = SIDECAR_HOST_OWNED.to_vec();
+        owned.extend(cas.iter().map(|c| c.cert_path.as_str()));
+        owned.extend(cas.iter().filter_map(|c| c.key_path.as_deref()));
+        let env = spec
+            .env
+            .iter()
+            .map(|v| self.env(&format!("{at}.env"), v))
+            .collect::<Checked<Vec<_>>>()?;
+        let files = spec
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| self.file(&format!("{at}.files[{i}]"), f, &owned))
+            .collect::<Checked<Vec<_>>>()?;
+        let host_files = spec
+            .host_files
+            .iter()
+            .map(|h| self.host_file(&format!("{at}.host_files"), h, &owned))
+            .collect::<Checked<Vec<_>>>()?;
+        let mounts = spec
+            .mounts
+            .iter()
+            .map(|m| self.mount(&format!("{at}.mounts"), m))
+            .collect::<Checked<Vec<_>>>()?;
+        let extra_hosts = spec
+            .extra_hosts
+            .iter()
+            .map(|h| self.host_entry(&format!("{at}.extra_hosts"), h))
+            .collect::<Checked<Vec<_>>>()?;
+        let roles = spec
+            .roles
+            .iter()
+            .map(|r| {
+                self.slug(&format!("{at}.roles"), &r.role)
+                    .map(|()| (r.role.clone(), r.priority))
+            })
+            .collect::<Checked<Vec<_>>>()?;
+        self.list(&format!("{at}.after"), &spec.after)?;
+        let health = spec
+            .health
+            .as_ref()
+            .map(|h| self.health(&at, h))
+            .transpose()?;
+        Ok((
+            SidecarPlan {
+                name: spec.name.clone(),
+                plugin: self.plugin.to_owned(),
+                image,
+                command: spec.command.clone(),
+                networks: networks(&spec.networks),
+                aliases: spec.aliases.clone(),
+                port: spec.port,
+                health,
+                env,
+                files,
+                host_files,
+                mounts,
+                cas,
+                extra_hosts,
+                roles,
+                after: Vec::new(),
+            },
+            spec.after.clone(),
+        ))
+    }
+
+    fn cas(&self, at: &str, cas: &[wit::CaInstall]) -> Checked<Vec<CaInstallPlan>> {
+        cas.iter()
+            .map(|ca| {
+                if !CA_NAMES.contains(&ca.ca.as_str()) {
+                    return Err(self.fail(
+                        at,
+                        format!("unknown CA `{}`; the host mints {CA_NAMES:?}", ca.ca),
+                    ));
+                }
+                self.container_path(&format!("{at}.cas"), &ca.cert_path, SIDECAR_HOST_OWNED)?;
+                if let Some(key) = &ca.key_path {
+                    self.container_path(&format!("{at}.cas"), key, SIDECAR_HOST_OWNED)?;
+                }
+                Ok(CaInstallPlan {
+                    ca: ca.ca.clone(),
+                    cert_path: ca.cert_path.clone(),
+                    key_path: ca.key_path.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn host_file(&self, at: &str, file: &wit::HostFile, owned: &[&str]) -> Checked<HostFilePlan> {
+        self.container_path(at, &file.path, owned)?;
+        if !self.config_strings.contains(&file.host_path) {
+            return Err(self.fail(
+                at,
+                format!(
+                    "asks for host file `{}`, which its manifest section does not name; \
+                     plugins may only copy host files the manifest gives them",
+                    file.host_path
+                ),
+            ));
+        }
+        Ok(HostFilePlan {
+            host_path: expand_home(&file.host_path),
+            path: file.path.clone(),
+            mode: file.mode & 0o7777,
+        })
+    }
+
+    fn mount(&self, at: &str, mount: &wit::Mount) -> Checked<MountPlan> {
+        let wit::MountSource::State(dir) = &mount.source;
+        self.slug(at, dir)?;
+        self.container_path(at, &mount.target, SIDECAR_HOST_OWNED)?;
+        Ok(MountPlan {
+            state_dir: dir.clone(),
+            target: mount.target.clone(),
+            read_only: mount.read_only,
+        })
+    }
+
+    fn host_entry(&self, at: &str, entry: &wit::HostEntry) -> Checked<(String, String)> {
+        if !names::is_host_pattern(&entry.host) || entry.host.starts_with("*.") {
+            return Err(self.fail(at, format!("`{}` is not a host name", entry.host)));
+        }
+        let ip: std::net::IpAddr = entry
+            .ip
+            .parse()
+            .map_err(|_| self.fail(at, format!("`{}` is not an IP address", entry.ip)))?;
+        Ok((entry.host.to_ascii_lowercase(), ip.to_string()))
+    }
+
+    fn health(&self, at: &str, health: &wit::HealthCheck) -> Checked<HealthPlan> {
+        let probe = match &health.probe {
+            wit::Probe::Tcp(port) => ProbePlan::Tcp(*port),
+            wit::Probe::Http(http) => {
+                if !http.path.starts_with('/') {
+                    return Err(
+                        self.fail(at, format!("health path `{}` must start with /", http.path))
+                    );
+                }
+                self.string(at, &http.path)?;
+                ProbePlan::Http {
+                    port: http.port,
+                    path: http.path.clone(),
+                }
+            }
+            wit::Probe::Exec(cmd) if !cmd.is_empty() => ProbePlan::Exec(cmd.clone()),
+            wit::Probe::Exec(_) => {
+                return Err(self.fail(at, "an exec health check needs a command"));
+            }
+        };
+        if health.retries == 0 || health.interval_ms == 0 {
+            return Err(self.fail(
+                at,
+                "a health check needs retries and an interval above zero",
+            ));
+        }
+        Ok(HealthPlan {
+            probe,
+            interval_ms: health.interval_ms,
+            timeout_ms: health.timeout_ms,
+            retries: health.retries,
+        })
+    }
+
+    /// An egress need.
+    pub fn egress(&self, at: &str, need: &wit::EgressNeed) -> Checked<EgressHost> {
+        let host = need.host.to_ascii_lowercase();
+        if !names::is_host_pattern(&host) {
+            return Err(self.fail(
+                at,
+                format!("`{}` is not a host name or `*.` glob", need.host),
+            ));
+        }
+        self.string(at, &need.reason)?;
+        Ok(EgressHost {
+            host,
+            reasons: vec![format!("{}: {}", self.plugin, need.reason)],
+            credentialed: need.credentialed,
+            passthrough: need.passthrough,
+        })
+    }
+
+    /// The agent part of a contribution, checked; returns (env, files, no_proxy, provision).
+    pub fn agent(&mut self, agent: &wit::AgentContribution) -> Checked<AgentAdditions> {
+        self.list("agent.env", &agent.env)?;
+        self.list("agent.files", &agent.files)?;
+        self.list("agent.no_proxy", &agent.no_proxy)?;
+        self.list("agent.provision", &agent.provision)?;
+        let env = agent
+            .env
+            .iter()
+            .map(|v| self.agent_env("agent.env", v))
+            .collect::<Checked<Vec<_>>>()?;
+        let files = agent
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| self.file(&format!("agent.files[{i}]"), f, AGENT_HOST_OWNED))
+            .collect::<Checked<Vec<_>>>()?;
+        for host in &agent.no_proxy {
+            if !names::is_host_pattern(host) {
+                return Err(self.fail("agent.no_proxy", format!("`{host}` is not a host name")));
+            }
+        }
+        let provision = agent
+            .provision
+            .iter()
+            .map(|step| {
+                self.string("agent.provision", &step.name)?;
+                if step.command.is_empty() {
+                    return Err(self.fail(
+                        "agent.provision",
+                        format!("step `{}` has no command", step.name),
+                    ));
+                }
+                Ok(ProvisionPlan {
+                    name: step.name.clone(),
+                    plugin: self.plugin.to_owned(),
+                    command: step.command.clone(),
+                })
+            })
+            .collect::<Checked<Vec<_>>>()?;
+        Ok(AgentAdditions {
+            env,
+            files,
+            no_proxy: agent.no_proxy.clone(),
+            provision,
+        })
+    }
+
+    /// An agent variable: a valid one that the host does not reserve.
+    pub fn agent_env(&self, at: &str, var: &wit::EnvVar) -> Checked<EnvEntry> {
+        if AGENT_RESERVED_ENV.contains(&var.name.as_str()) {
+            return Err(self.fail(
+                at,
+                format!("`{}` is set by the host; plugins cannot set it", var.name),
+            ));
+        }
+        self.env(at, var)
+    }
+}
+
+/// What a plugin adds to the agent.
+#[derive(Debug, Default)]
+pub struct AgentAdditions {
+    /// Environment.
+    pub env: Vec<EnvEntry>,
+    /// Files.
+    pub files: Vec<FilePlan>,
+    /// NO_PROXY hosts.
+    pub no_proxy: Vec<String>,
+    /// Provisioning steps.
+    pub provision: Vec<ProvisionPlan>,
+}
+
+fn networks(list: &[wit::Network]) -> Vec<NetworkKind> {
+    let set: BTreeSet<NetworkKind> = list
+        .iter()
+        .map(|n| match n {
+            wit::Network::Internal => NetworkKind::Internal,
+            wit::Network::Egress => NetworkKind::Egress,
+        })
+        .collect();
+    set.into_iter().collect()
+}
+
+/// Whether `path` is `root` or below it.
+pub fn is_under(path: &str, root: &str) -> bool {
+    path == root
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Expand a leading `~/` against `$HOME`.
+pub fn expand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{}/{rest}", home.trim_end_matches('/')),
+        _ => path.to_owned(),
+    }
+}
+
+/// Every string value in a JSON document.
+pub fn strings_in(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            out.insert(s.clone());
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings_in(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| strings_in(v, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,75 @@
+//! The git gate's configuration file, `/etc/bottle/git-gate.yaml` in its sidecar.
+//!
+//! The plugin writes it; `bottle-git-gate serve --config <path>` reads it at start. It names the
+//! private keys and the `known_hosts` file by their paths in the gate's container; a key never
+//! appears in it.
+//!
+//! ```yaml
+//! version: 1
+//! listen: 0.0.0.0:9418
+//! repos:
+//! - name: app                                    # served as git://git-gate/app.git
+//!   upstream: ssh://git@example.com:22/org/app.git
+//!   identity_file: /etc/bottle/git-gate/keys/app # mode 0600
+//!   known_hosts: /etc/bottle/git-gate/known_hosts
+//!   policy:
+//!     protected: [main]                          # branches the agent may not update
+//!     allow_force_push: false                    # non-fast-forward updates (never on protected)
+//!     allowed_refs: []                           # when not empty, the only refs it may update
+//!     allow_delete: false                        # deleting refs
+//! ```
+//!
+//! The gate talks ssh to each upstream with `identity_file`, checking the host key strictly against
+//! `known_hosts` (host names in OpenSSH syntax, `[host]:port` off port 22). The policy fields are
+//! those of the manifest's `git` entry, passed through unchanged.
+
+use serde::{Deserialize, Serialize};
+
+/// The version of the format this module writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Format version; [`FORMAT_VERSION`].
+    pub version: u32,
+    /// Address the git daemon listens on, such as `0.0.0.0:9418`.
+    pub listen: String,
+    /// The repositories the gate serves.
+    pub repos: Vec<GateRepo>,
+}
+
+/// One repository the gate serves as `git://<gate>/<name>.git`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateRepo {
+    /// The repository's name, a single path component.
+    pub name: String,
+    /// The upstream's URL, as the manifest gives it.
+    pub upstream: String,
+    /// The private key for the upstream, as a path in the gate's container.
+    pub identity_file: String,
+    /// The `known_hosts` file the upstream's host key is checked against.
+    pub known_hosts: String,
+    /// What the agent may do to the upstream's refs.
+    pub policy: Policy,
+}
+
+/// What the agent may push.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Branches the agent may not update.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// Whether non-fast-forward updates are allowed (never on protected branches).
+    #[serde(default)]
+    pub allow_force_push: bool,
+    /// When not empty, the only refs the agent may update.
+    #[serde(default)]
+    pub allowed_refs: Vec<String>,
+    /// Whether the agent may delete refs.
+    #[serde(default)]
+    pub allow_delete: bool,
+}

@@ -1,0 +1,143 @@
+//! The `supervise` plugin: when a bottle says `supervise: true`, add the supervise sidecar (an MCP
+//! server the agent calls when it hits a wall) and register it with the agent.
+//!
+//! The sidecar lives on the internal network only; the agent reaches it directly (it is in the
+//! agent's `NO_PROXY`), and the operator's decisions arrive through the queue directory the host
+//! mounts from the bottle's state.
+
+use bottle_plugin_sdk as sdk;
+use sdk::{
+    Contribution, Diagnostic, Facts, Finalization, Guest, Image, Mount, MountSource, PlanContext,
+    PluginInfo, ProvisionStep,
+};
+use serde::Deserialize;
+
+/// The sidecar's name and DNS alias.
+pub const ALIAS: &str = "supervise";
+/// The port the MCP server listens on.
+pub const PORT: u16 = 7411;
+/// Where the queue directory is mounted in the sidecar.
+pub const QUEUE_DIR: &str = "/var/lib/bottle/queue";
+
+/// The manifest sections this plugin reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct Config {
+    /// `supervise: true` enables the sidecar.
+    #[serde(default)]
+    pub supervise: bool,
+}
+
+/// The plugin.
+pub struct Supervise;
+
+impl Guest for Supervise {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "supervise".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            summary: "MCP sidecar where the agent asks the operator for changes".into(),
+            sections: vec!["supervise".into()],
+            roles: Vec::new(),
+            properties: Vec::new(),
+        }
+    }
+
+    fn plan(
+        config: String,
+        _context: PlanContext,
+    ) -> Result<Option<Contribution>, Vec<Diagnostic>> {
+        let config: Config = sdk::parse_config(&config)?;
+        Ok(config.supervise.then(contribution))
+    }
+
+    fn finalize(
+        _config: String,
+        _context: PlanContext,
+        _facts: Facts,
+    ) -> Result<Finalization, Vec<Diagnostic>> {
+        Ok(sdk::nothing_to_finalize())
+    }
+}
+
+/// The supervise sidecar and the agent-side registration.
+pub fn contribution() -> Contribution {
+    let url = format!("http://{ALIAS}:{PORT}/mcp");
+    let mut sidecar = sdk::sidecar(ALIAS, Image::Context("supervise".into()));
+    sidecar.command = vec![
+        "bottle-supervise".into(),
+        "--listen".into(),
+        format!("0.0.0.0:{PORT}"),
+        "--queue".into(),
+        QUEUE_DIR.into(),
+    ];
+    sidecar.aliases = vec![ALIAS.into()];
+    sidecar.port = Some(PORT);
+    sidecar.health = Some(sdk::tcp_health(PORT));
+    sidecar.mounts = vec![Mount {
+        source: MountSource::State("supervise-queue".into()),
+        target: QUEUE_DIR.into(),
+        read_only: false,
+    }];
+    let mut agent = sdk::no_agent_changes();
+    agent.no_proxy.push(ALIAS.into());
+    agent.provision.push(ProvisionStep {
+        name: "register the supervise MCP server".into(),
+        command: vec![
+            "claude".into(),
+            "mcp".into(),
+            "add".into(),
+            "--scope".into(),
+            "user".into(),
+            "--transport".into(),
+            "http".into(),
+            "supervise".into(),
+            url,
+        ],
+    });
+    Contribution {
+        sidecars: vec![sidecar],
+        agent,
+        egress: Vec::new(),
+        properties: Vec::new(),
+    }
+}
+
+sdk::plugin!(Supervise);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_unless_asked() {
+        let plan = Supervise::plan(r#"{"supervise": false}"#.into(), context()).unwrap();
+        assert!(plan.is_none());
+        let plan = Supervise::plan("{}".into(), context()).unwrap();
+        assert!(plan.is_none());
+    }
+
+    #[test]
+    fn sidecar_is_internal_only_and_reachable_directly() {
+        let plan = Supervise::plan(r#"{"supervise": true}"#.into(), context())
+            .unwrap()
+            .unwrap();
+        let sidecar = &plan.sidecars[0];
+        assert_eq!(sidecar.name, "supervise");
+        assert!(matches!(sidecar.networks[..], [sdk::Network::Internal]));
+        assert_eq!(sidecar.aliases, ["supervise"]);
+        assert_eq!(plan.agent.no_proxy, ["supervise"]);
+        assert_eq!(sidecar.mounts[0].target, QUEUE_DIR);
+        let step = &plan.agent.provision[0].command;
+        assert_eq!(step.last().unwrap(), "http://supervise:7411/mcp");
+    }
+
+    fn context() -> PlanContext {
+        PlanContext {
+            bottle: "b".into(),
+            agent: "a".into(),
+            secrets: Vec::new(),
+            plugins: Vec::new(),
+            properties: Vec::new(),
+        }
+    }
+}

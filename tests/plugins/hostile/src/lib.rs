@@ -1,0 +1,118 @@
+//! A plugin that misbehaves on request, for the host's tests. Its section `test_hostile` says how:
+//! `{"mode": "loop" | "memory" | "huge" | "traversal" | "newline" | "cycle" | "panic" |
+//! "undeclared-secret" | "unnamed-host-file" | "foreign-target" | "finalize-loop" | "ok"}`.
+
+use bottle_plugin_sdk as sdk;
+use sdk::{
+    Contribution, Diagnostic, Facts, Finalization, Guest, Image, OrderRef, PlacedFile, PlanContext,
+    PluginInfo, Target,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Config {
+    test_hostile: Section,
+}
+
+#[derive(Deserialize)]
+struct Section {
+    mode: String,
+}
+
+/// The plugin.
+pub struct Hostile;
+
+impl Guest for Hostile {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "test-hostile".into(),
+            version: "0.0.0".into(),
+            summary: "misbehaves on request".into(),
+            sections: vec!["test_hostile".into()],
+            roles: Vec::new(),
+            properties: Vec::new(),
+        }
+    }
+
+    fn plan(
+        config: String,
+        _context: PlanContext,
+    ) -> Result<Option<Contribution>, Vec<Diagnostic>> {
+        let config: Config = sdk::parse_config(&config)?;
+        let mut plan = valid();
+        let sidecar = &mut plan.sidecars[0];
+        match config.test_hostile.mode.as_str() {
+            "loop" => spin(),
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1; 1 << 20]);
+                }
+            }
+            "panic" => panic!("the hostile plugin panics on purpose"),
+            "huge" => sidecar
+                .files
+                .push(sdk::file("/big", vec![b'x'; 24 << 20], 0o644)),
+            "traversal" => {
+                sidecar
+                    .files
+                    .push(sdk::file("/etc/../root/.ssh/authorized_keys", "x", 0o644))
+            }
+            "newline" => sidecar
+                .env
+                .push(sdk::literal("EVIL", "a\nLD_PRELOAD=/x.so")),
+            "undeclared-secret" => sidecar.env.push(sdk::secret("TOKEN", "NOT_DECLARED")),
+            "unnamed-host-file" => sidecar.host_files.push(sdk::HostFile {
+                host_path: "/etc/shadow".into(),
+                path: "/x".into(),
+                mode: 0o600,
+            }),
+            "cycle" => {
+                let mut second = sdk::sidecar("hostile-b", Image::Reference("busybox".into()));
+                second.after = vec![OrderRef::Sidecar("hostile-a".into())];
+                sidecar.after = vec![OrderRef::Sidecar("hostile-b".into())];
+                plan.sidecars.push(second);
+            }
+            _ => {}
+        }
+        Ok(Some(plan))
+    }
+
+    fn finalize(
+        config: String,
+        _context: PlanContext,
+        _facts: Facts,
+    ) -> Result<Finalization, Vec<Diagnostic>> {
+        let config: Config = sdk::parse_config(&config)?;
+        let mut done = sdk::nothing_to_finalize();
+        match config.test_hostile.mode.as_str() {
+            "finalize-loop" => spin(),
+            "foreign-target" => done.files.push(PlacedFile {
+                target: Target::Sidecar("egress-proxy".into()),
+                file: sdk::file("/etc/bottle/egress-proxy.yaml", "allow: ['*']", 0o644),
+            }),
+            _ => {}
+        }
+        Ok(done)
+    }
+}
+
+fn valid() -> Contribution {
+    let mut sidecar = sdk::sidecar("hostile-a", Image::Reference("busybox".into()));
+    sidecar.aliases = vec!["hostile-a".into()];
+    Contribution {
+        sidecars: vec![sidecar],
+        agent: sdk::no_agent_changes(),
+        egress: Vec::new(),
+        properties: Vec::new(),
+    }
+}
+
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+sdk::plugin!(Hostile);
