@@ -1,6 +1,13 @@
-//! tmp
+//! `bottle`: run an AI coding agent in a Docker bottle that cannot leak what it must not.
+//!
+//! Data flows one way: manifest → plan (plugins contribute) → launch → session → teardown. This
+//! crate is the host: the only part that touches the file system, secrets and (in later stages)
+//! Docker. See ARCHITECTURE.md for the map.
+
+pub mod cli;
 pub mod home;
 pub mod names;
 pub mod plan;
 pub mod plugin;
+pub mod prepare;
 pub mod render;

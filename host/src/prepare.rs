@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use bottle_manifest::{Agent, AgentCommand, Bottle, Catalog, EnvValue};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::home::Home;
 use crate::plan::model::{AgentPlan, EnvEntry, EnvSource, ImagePlan};
@@ -73,7 +73,11 @@ pub fn select(
         None => only_agent(catalog)?,
     };
     let (agent, bottle) = catalog.resolve(&name, external_sections)?;
-    Ok(Selection { agent, bottle, embedded: false })
+    Ok(Selection {
+        agent,
+        bottle,
+        embedded: false,
+    })
 }
 
 fn only_agent(catalog: &Catalog) -> anyhow::Result<String> {
@@ -89,7 +93,10 @@ fn only_agent(catalog: &Catalog) -> anyhow::Result<String> {
 pub fn dry_run(registry: &mut Registry, selection: &Selection) -> anyhow::Result<Plan> {
     let input = plan_input(&selection.agent, &selection.bottle, plan::DRY_RUN_CIDR);
     plan::assemble(registry, &input).with_context(|| {
-        format!("planning bottle `{}` for agent `{}`", selection.bottle.name, selection.agent.name)
+        format!(
+            "planning bottle `{}` for agent `{}`",
+            selection.bottle.name, selection.agent.name
+        )
     })
 }
 
@@ -125,9 +132,18 @@ fn agent_plan(agent: &Agent, bottle: &Bottle) -> AgentPlan {
         (None, Some(dockerfile)) => ImagePlan::Dockerfile(dockerfile.display().to_string()),
         (None, None) => ImagePlan::Context("agent".into()),
     };
+    // A route token goes to the egress proxy only: the agent never holds it, even when the bottle's
+    // `env` is where its value comes from.
+    let route_tokens: BTreeSet<&str> = bottle
+        .egress_proxy
+        .routes
+        .iter()
+        .filter_map(|r| r.auth.as_ref().map(|a| a.token_ref.as_str()))
+        .collect();
     let env = bottle
         .env
         .iter()
+        .filter(|(name, _)| !route_tokens.contains(name.as_str()))
         .map(|(name, value)| EnvEntry {
             name: name.clone(),
             value: match value {
@@ -155,7 +171,10 @@ pub fn sections(bottle: &Bottle) -> Map<String, Value> {
     let mut sections = Map::new();
     sections.insert("egress".into(), egress_view(bottle));
     sections.insert("egress_proxy".into(), egress_proxy_view(bottle));
-    sections.insert("git".into(), Value::Array(bottle.git.iter().map(git_view).collect()));
+    sections.insert(
+        "git".into(),
+        Value::Array(bottle.git.iter().map(git_view).collect()),
+    );
     sections.insert("supervise".into(), Value::Bool(bottle.supervise));
     for (name, value) in &bottle.sections {
         sections.insert(name.clone(), value.clone());

@@ -37,7 +37,12 @@ pub fn list() -> anyhow::Result<ExitCode> {
             .as_ref()
             .map(|p| format!("  (shadows {})", p.display()))
             .unwrap_or_default();
-        println!("{:<20} {:<20} {}{shadows}", entry.name, bottle, entry.path.display());
+        println!(
+            "{:<20} {:<20} {}{shadows}",
+            entry.name,
+            bottle,
+            entry.path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -53,7 +58,11 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let bottle = &selection.bottle;
     let found = match catalog.agents().find(|e| e.name == agent.name) {
         Some(entry) => {
-            let shadows = entry.shadows.as_ref().map(|p| format!(", shadows {}", p.display())).unwrap_or_default();
+            let shadows = entry
+                .shadows
+                .as_ref()
+                .map(|p| format!(", shadows {}", p.display()))
+                .unwrap_or_default();
             format!("{}{shadows}", entry.path.display())
         }
         None => "embedded default".to_owned(),
@@ -61,13 +70,41 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     println!("agent:    {} ({found})", agent.name);
     println!("bottle:   {}", bottle.name);
     let env: Vec<String> = bottle.env.keys().cloned().collect();
-    println!("env:      {}", if env.is_empty() { "(none)".into() } else { env.join(", ") });
+    println!(
+        "env:      {}",
+        if env.is_empty() {
+            "(none)".into()
+        } else {
+            env.join(", ")
+        }
+    );
     let secrets: Vec<String> = bottle.secret_names().into_iter().collect();
-    println!("secrets:  {}", if secrets.is_empty() { "(none)".into() } else { secrets.join(", ") });
-    println!("skills:   {}", if agent.skills.is_empty() { "(none)".into() } else { agent.skills.join(", ") });
+    println!(
+        "secrets:  {}",
+        if secrets.is_empty() {
+            "(none)".into()
+        } else {
+            secrets.join(", ")
+        }
+    );
+    println!(
+        "skills:   {}",
+        if agent.skills.is_empty() {
+            "(none)".into()
+        } else {
+            agent.skills.join(", ")
+        }
+    );
     let plan = prepare::dry_run(&mut registry, &selection)?;
     let sidecars: Vec<&str> = plan.sidecars.iter().map(|s| s.name.as_str()).collect();
-    println!("sidecars: {}", if sidecars.is_empty() { "(none)".into() } else { sidecars.join(", ") });
+    println!(
+        "sidecars: {}",
+        if sidecars.is_empty() {
+            "(none)".into()
+        } else {
+            sidecars.join(", ")
+        }
+    );
     println!("preflight: {}", render::preflight(&plan));
     println!("prompt:\n{}", indent(&agent.prompt));
     Ok(ExitCode::SUCCESS)
@@ -78,5 +115,8 @@ fn first_line(s: &str) -> &str {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

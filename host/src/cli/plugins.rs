@@ -46,7 +46,10 @@ fn list(format: Format) -> anyhow::Result<ExitCode> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Text => {
-            println!("{:<14} {:<8} {:<20} {:<10} sha256", "NAME", "VERSION", "WIT", "SOURCE");
+            println!(
+                "{:<14} {:<8} {:<20} {:<10} sha256",
+                "NAME", "VERSION", "WIT", "SOURCE"
+            );
             for p in registry.plugins() {
                 println!(
                     "{:<14} {:<8} {:<20} {:<10} {}",

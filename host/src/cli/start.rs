@@ -27,7 +27,11 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let mut registry = prepare::load_plugins(&home)?;
     let catalog = prepare::catalog(&home, &cwd);
-    let selection = prepare::select(&catalog, args.agent.as_deref(), &registry.external_sections())?;
+    let selection = prepare::select(
+        &catalog,
+        args.agent.as_deref(),
+        &registry.external_sections(),
+    )?;
     if selection.embedded {
         eprintln!(
             "note: no manifests under {} — using the embedded default agent `{}` in bottle `{}` \

@@ -133,7 +133,8 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
     Ok(plan)
 }
 
-fn plan_context(registry: &Registry, input: &PlanInput) -> wit::PlanContext {
+/// The context every plugin call of this plan gets.
+pub fn plan_context(registry: &Registry, input: &PlanInput) -> wit::PlanContext {
     wit::PlanContext {
         bottle: input.bottle.clone(),
         agent: input.agent.name.clone(),
