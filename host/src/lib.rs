@@ -4,8 +4,13 @@
 //! crate is the host: the only part that touches the file system, secrets and (in later stages)
 //! Docker. See ARCHITECTURE.md for the map.
 
+pub mod assets;
 pub mod cli;
+pub mod docker;
 pub mod home;
+pub mod image;
+pub mod launch;
+pub mod lifecycle;
 pub mod names;
 pub mod plan;
 pub mod plugin;

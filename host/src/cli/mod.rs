@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod agents;
+mod bottles;
+mod doctor;
 mod plugins;
 mod start;
 
@@ -32,8 +34,25 @@ pub enum Format {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Plan (and, in a later release, launch) a bottle for an agent.
+    /// Launch a bottle for an agent (or print its plan with --dry-run).
     Start(start::StartArgs),
+    /// Relaunch a bottle whose session ended with an error, with the same identity.
+    Resume(start::ResumeArgs),
+    /// Running bottles: identity, agent, age, sidecars.
+    List,
+    /// Run a command in a bottle's agent (default: a shell).
+    Exec(bottles::ExecArgs),
+    /// Logs of a bottle's containers (the egress proxy's audit lines among them).
+    Logs(bottles::LogsArgs),
+    /// Stop a bottle and remove everything it created.
+    Stop {
+        /// The bottle's identity.
+        identity: String,
+    },
+    /// Remove everything labelled as bottle's that no live bottle owns.
+    Cleanup(bottles::CleanupArgs),
+    /// Check this machine: engine, runtimes, base image, plugin cache.
+    Doctor,
     /// Agents found, with their bottles and where each file was found.
     Agents,
     /// One agent: its bottle, env names, skills, prompt and sidecars.
@@ -47,8 +66,23 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Start(args) => start::run(args),
+        Command::Resume(args) => start::resume(args),
+        Command::List => bottles::list(),
+        Command::Exec(args) => bottles::exec(args),
+        Command::Logs(args) => bottles::logs(args),
+        Command::Stop { identity } => bottles::stop(&identity),
+        Command::Cleanup(args) => bottles::cleanup(args),
+        Command::Doctor => doctor::run(),
         Command::Agents => agents::list(),
         Command::Info(args) => agents::info(args),
         Command::Plugins(command) => plugins::run(command),
     }
+}
+
+/// The async runtime for commands that talk to Docker.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }

@@ -1,10 +1,12 @@
-//! `bottle start`.
+//! `bottle start` and `bottle resume`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
-use super::Format;
+use super::{Format, runtime};
+use crate::lifecycle::{self, StartRequest};
 use crate::{prepare, render};
 
 /// Arguments of `bottle start`.
@@ -19,6 +21,21 @@ pub struct StartArgs {
     /// Output format of the dry run.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Launch without asking y/N after the preflight.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Launch and provision, print the identity, and leave the bottle running.
+    #[arg(long)]
+    pub detach: bool,
+    /// Bake this working tree (with .git) into the agent image at /workspace.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Pin the bottle's identity instead of `<agent>[-N]`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Build the agent image without Claude Code (it needs the npm registry on this host).
+    #[arg(long)]
+    pub no_claude_code: bool,
 }
 
 /// Run `bottle start`.
@@ -42,17 +59,62 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let plan = prepare::dry_run(&mut registry, &selection)?;
-    if !args.dry_run {
-        eprintln!("preflight: {}", render::preflight(&plan));
-        anyhow::bail!(
-            "launching on Docker is not part of this release yet; run `bottle start {} --dry-run` \
-             to see the full plan",
-            selection.agent.name
-        );
+    if args.dry_run {
+        match args.format {
+            Format::Text => print!("{}", render::dry_run(&plan)),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    match args.format {
-        Format::Text => print!("{}", render::dry_run(&plan)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-    }
-    Ok(ExitCode::SUCCESS)
+    let request = StartRequest {
+        yes: args.yes,
+        detach: args.detach,
+        cwd: args.cwd.map(|p| p.canonicalize()).transpose()?,
+        name: args.name,
+        install_claude_code: !args.no_claude_code,
+    };
+    let code = runtime()?.block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Arguments of `bottle resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The identity printed when the bottle exited with an error.
+    pub identity: String,
+    /// Launch without asking y/N.
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Launch and leave running.
+    #[arg(long)]
+    pub detach: bool,
+    /// Build the agent image without Claude Code.
+    #[arg(long)]
+    pub no_claude_code: bool,
+}
+
+/// Run `bottle resume`: relaunch a preserved identity with the same agent and working tree.
+pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let home = crate::home::Home::from_env()?;
+    let identity = crate::launch::identity::Identity::from_name(&args.identity);
+    let record =
+        crate::launch::state::read(&home.root().join("state"), &identity).map_err(|e| {
+            anyhow::anyhow!(
+                "no preserved state for `{}` ({e}); `bottle list` shows running bottles",
+                args.identity
+            )
+        })?;
+    let mut registry = prepare::load_plugins(&home)?;
+    let catalog = prepare::catalog(&home, &record.cwd);
+    let selection = prepare::select(&catalog, Some(&record.agent), &registry.external_sections())?;
+    let plan = prepare::dry_run(&mut registry, &selection)?;
+    let request = StartRequest {
+        yes: args.yes,
+        detach: args.detach,
+        cwd: record.workspace.clone(),
+        name: Some(record.identity.clone()),
+        install_claude_code: !args.no_claude_code,
+    };
+    let code = runtime()?.block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -352,7 +352,7 @@ pub fn contribution(config: &Config, context: &PlanContext) -> Contribution {
 fn sidecar(config: &Config, context: &PlanContext) -> SidecarSpec {
     let mut sidecar = sdk::sidecar(NAME, Image::Context(NAME.into()));
     sidecar.command = vec![
-        "bottle-egress-proxy".into(),
+        "/bottle-egress-proxy".into(),
         "--config".into(),
         CONFIG_PATH.into(),
     ];

@@ -98,7 +98,7 @@ fn sidecar_shape() {
     assert_eq!(
         sidecar.command,
         [
-            "bottle-egress-proxy",
+            "/bottle-egress-proxy",
             "--config",
             "/etc/bottle/egress-proxy.yaml"
         ]

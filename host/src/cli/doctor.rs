@@ -1,0 +1,105 @@
+//! `bottle doctor`: what this machine has for running bottles, with a fix for each problem.
+
+use std::process::ExitCode;
+
+use super::runtime;
+use crate::docker::Engine;
+use crate::home::Home;
+
+/// The base image the embedded image contexts build from.
+const BASE_IMAGE: &str = "debian:bookworm-slim";
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: &str) {
+        println!("ok    {what}: {detail}");
+    }
+
+    fn warn(&self, what: &str, detail: &str, fix: &str) {
+        println!("note  {what}: {detail}\n      fix: {fix}");
+    }
+
+    fn fail(&mut self, what: &str, detail: &str, fix: &str) {
+        self.problems += 1;
+        println!("FAIL  {what}: {detail}\n      fix: {fix}");
+    }
+}
+
+/// Run the checks.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
+    let mut report = Report { problems: 0 };
+    check_plugins(&home, &mut report);
+    runtime()?.block_on(check_engine(&mut report));
+    Ok(if report.problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check_plugins(home: &Home, report: &mut Report) {
+    match crate::prepare::load_plugins(home) {
+        Ok(registry) => {
+            let cached = registry.plugins().iter().filter(|p| p.cached).count();
+            report.ok(
+                "plugins",
+                &format!(
+                    "{} loaded, {cached} from the precompiled cache at {}",
+                    registry.plugins().len(),
+                    home.cache_dir().display()
+                ),
+            );
+        }
+        Err(e) => report.fail(
+            "plugins",
+            &format!("{e:#}"),
+            "remove or fix the plugin named above in ~/.bottle/plugins",
+        ),
+    }
+}
+
+async fn check_engine(report: &mut Report) {
+    let engine = match Engine::connect().await {
+        Ok(engine) => engine,
+        Err(e) => {
+            report.fail(
+                "docker engine",
+                &e.to_string(),
+                "install docker.io and start dockerd (or set DOCKER_HOST)",
+            );
+            return;
+        }
+    };
+    report.ok(
+        "docker engine",
+        &format!("reachable, API {}", engine.api_version()),
+    );
+    match engine.runtimes().await {
+        Ok(runtimes) if runtimes.iter().any(|r| r == "runsc") => {
+            report.ok("runsc", "gVisor runtime present; `runtime: auto` uses it")
+        }
+        Ok(runtimes) => report.warn(
+            "runsc",
+            &format!("not registered (runtimes: {})", runtimes.join(", ")),
+            "install gVisor and add it to /etc/docker/daemon.json for a stronger sandbox",
+        ),
+        Err(e) => report.fail(
+            "runtimes",
+            &e.to_string(),
+            "check that dockerd answers `info`",
+        ),
+    }
+    match engine.image_exists(BASE_IMAGE).await {
+        Ok(true) => report.ok("base image", BASE_IMAGE),
+        Ok(false) => report.fail(
+            "base image",
+            &format!("{BASE_IMAGE} is missing"),
+            "docker pull debian:bookworm-slim, or without a registry: docker/bootstrap-base.sh",
+        ),
+        Err(e) => report.fail("base image", &e.to_string(), "check the engine"),
+    }
+}

@@ -1,0 +1,529 @@
+//! The Docker engine, through `bollard` only: the small set of operations the launcher needs, each
+//! with an error that says which object and what to do.
+//!
+//! Everything bottle creates carries [`labels`], so `bottle list` and `bottle cleanup` find it
+//! without any local state.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, EndpointSettings, Ipam, NetworkConnectRequest,
+    NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectNetworkOptions, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+/// Label keys on every object bottle creates.
+pub mod labels {
+    /// Marks an object as bottle's.
+    pub const MANAGED: &str = "dev.bottle.managed";
+    /// The bottle identity (`<agent>-<suffix>`).
+    pub const IDENTITY: &str = "dev.bottle.identity";
+    /// `agent`, `sidecar` or `network`.
+    pub const ROLE: &str = "dev.bottle.role";
+    /// The sidecar's name.
+    pub const SIDECAR: &str = "dev.bottle.sidecar";
+    /// The agent's name.
+    pub const AGENT: &str = "dev.bottle.agent";
+    /// The bottle manifest's name.
+    pub const BOTTLE: &str = "dev.bottle.bottle";
+    /// `<user>@<host>:<pid>` of the launching process.
+    pub const OWNER: &str = "dev.bottle.owner";
+    /// `true` when the bottle outlives its launching process (`--detach`).
+    pub const DETACHED: &str = "dev.bottle.detached";
+    /// Start order index (sidecars), for teardown in reverse.
+    pub const ORDER: &str = "dev.bottle.order";
+    /// Set from `BOTTLE_TEST_LABEL` so tests find and remove exactly what they made.
+    pub const TEST: &str = "dev.bottle.test";
+}
+
+/// A Docker failure, naming what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{action}: {source}")]
+pub struct DockerError {
+    /// What bottle was doing.
+    pub action: String,
+    /// What the engine said.
+    #[source]
+    pub source: bollard::errors::Error,
+}
+
+/// Result of this module.
+pub type Result<T> = std::result::Result<T, DockerError>;
+
+fn fail(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> DockerError {
+    let action = action.into();
+    move |source| DockerError { action, source }
+}
+
+/// Whether an error is the engine's 404.
+pub fn is_not_found(e: &DockerError) -> bool {
+    matches!(
+        e.source,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// Whether an error is the engine's 409 (name in use).
+pub fn is_conflict(e: &DockerError) -> bool {
+    matches!(
+        e.source,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+/// A connected engine.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+/// What a finished exec returned.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// Exit code (-1 when the engine did not report one).
+    pub code: i64,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// A file to copy into a container.
+#[derive(Debug, Clone)]
+pub struct FileUpload {
+    /// Absolute path in the container.
+    pub path: String,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner uid and gid.
+    pub owner: (u64, u64),
+    /// Contents.
+    pub contents: Vec<u8>,
+}
+
+impl Engine {
+    /// Connect to the local engine (`DOCKER_HOST` or the default socket) and agree on an API
+    /// version.
+    pub async fn connect() -> Result<Engine> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(fail("connecting to the Docker engine"))?;
+        let docker = docker.negotiate_version().await.map_err(fail(
+            "reaching the Docker engine (is dockerd running? is DOCKER_HOST right?)",
+        ))?;
+        Ok(Engine { docker })
+    }
+
+    /// The bollard client, for the few callers that stream (logs, attach, build).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The negotiated API version.
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// The runtimes the engine knows (`runc`, maybe `runsc`).
+    pub async fn runtimes(&self) -> Result<Vec<String>> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(fail("asking the engine for its runtimes"))?;
+        let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        runtimes.sort();
+        Ok(runtimes)
+    }
+
+    /// Whether an image exists locally.
+    pub async fn image_exists(&self, reference: &str) -> Result<bool> {
+        match self.docker.inspect_image(reference).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = fail(format!("inspecting image {reference}"))(e);
+                if is_not_found(&e) { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    /// The image's configured user, as `(uid, gid)` when numeric (files for the container's own
+    /// program are owned by it).
+    pub async fn image_user(&self, reference: &str) -> Result<Option<(u64, u64)>> {
+        let image = self
+            .docker
+            .inspect_image(reference)
+            .await
+            .map_err(fail(format!("inspecting image {reference}")))?;
+        let user = image.config.and_then(|c| c.user).unwrap_or_default();
+        let mut parts = user.splitn(2, ':');
+        let uid = parts.next().and_then(|u| u.parse().ok());
+        let gid = parts.next().and_then(|g| g.parse().ok());
+        Ok(uid.map(|uid| (uid, gid.unwrap_or(uid))))
+    }
+
+    /// Create a network; returns its CIDR as the engine assigned it.
+    pub async fn create_network(
+        &self,
+        name: &str,
+        internal: bool,
+        labels: &HashMap<String, String>,
+    ) -> Result<String> {
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".into()),
+            internal: Some(internal),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(fail(format!("creating network {name}")))?;
+        self.network_cidr(name).await
+    }
+
+    /// The first IPAM subnet of a network.
+    pub async fn network_cidr(&self, name: &str) -> Result<String> {
+        let network = self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+            .map_err(fail(format!("inspecting network {name}")))?;
+        let subnet = network
+            .ipam
+            .and_then(|Ipam { config, .. }| config)
+            .and_then(|configs| configs.into_iter().find_map(|c| c.subnet));
+        Ok(subnet.unwrap_or_default())
+    }
+
+    /// Remove a network; a missing one is fine.
+    pub async fn remove_network(&self, name: &str) -> Result<()> {
+        match self
+            .docker
+            .remove_network(name)
+            .await
+            .map_err(fail(format!("removing network {name}")))
+        {
+            Err(e) if !is_not_found(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Networks carrying every `key=value` label given.
+    pub async fn networks_labelled(
+        &self,
+        filters: &[String],
+    ) -> Result<Vec<(String, HashMap<String, String>)>> {
+        let mut map = HashMap::new();
+        map.insert("label".to_owned(), filters.to_vec());
+        let options = ListNetworksOptionsBuilder::default().filters(&map).build();
+        let networks = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(fail("listing networks"))?;
+        Ok(networks
+            .into_iter()
+            .map(|n| (n.name.unwrap_or_default(), n.labels.unwrap_or_default()))
+            .collect())
+    }
+
+    /// Containers (running or not) carrying every `key=value` label given.
+    pub async fn containers_labelled(&self, filters: &[String]) -> Result<Vec<ContainerSummary>> {
+        let mut map = HashMap::new();
+        map.insert("label".to_owned(), filters.to_vec());
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&map)
+            .build();
+        self.docker
+            .list_containers(Some(options))
+            .await
+            .map_err(fail("listing containers"))
+    }
+
+    /// Whether a container or network by this name exists.
+    pub async fn container_exists(&self, name: &str) -> Result<bool> {
+        match self.docker.inspect_container(name, None).await {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = fail(format!("inspecting container {name}"))(e);
+                if is_not_found(&e) { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Whether a network by this name exists.
+    pub async fn network_exists(&self, name: &str) -> Result<bool> {
+        match self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = fail(format!("inspecting network {name}"))(e);
+                if is_not_found(&e) { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Create a container attached to `network` with `aliases`.
+    pub async fn create_container(
+        &self,
+        name: &str,
+        mut body: ContainerCreateBody,
+        network: &str,
+        aliases: &[String],
+    ) -> Result<String> {
+        let mut endpoints = HashMap::new();
+        endpoints.insert(
+            network.to_owned(),
+            EndpointSettings {
+                aliases: Some(aliases.to_vec()),
+                ..Default::default()
+            },
+        );
+        body.networking_config = Some(bollard::models::NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        });
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(fail(format!("creating container {name}")))?;
+        Ok(created.id)
+    }
+
+    /// Attach a created container to another network.
+    pub async fn attach_network(
+        &self,
+        container: &str,
+        network: &str,
+        aliases: &[String],
+    ) -> Result<()> {
+        let request = NetworkConnectRequest {
+            container: container.to_owned(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        self.docker
+            .connect_network(network, request)
+            .await
+            .map_err(fail(format!("connecting {container} to {network}")))
+    }
+
+    /// Copy files into a container (created or running) as one tar archive at `/`; see [`tar_of`]
+    /// for `owned_root`.
+    pub async fn upload(
+        &self,
+        container: &str,
+        files: &[FileUpload],
+        owned_root: Option<&str>,
+    ) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let archive = tar_of(files, owned_root);
+        let options = UploadToContainerOptionsBuilder::default().path("/").build();
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(archive.into()))
+            .await
+            .map_err(fail(format!("copying files into {container}")))
+    }
+
+    /// Start a container.
+    pub async fn start(&self, container: &str) -> Result<()> {
+        self.docker
+            .start_container(container, None)
+            .await
+            .map_err(fail(format!("starting container {container}")))
+    }
+
+    /// Remove a container, running or not; a missing one is fine.
+    pub async fn remove_container(&self, name: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self
+            .docker
+            .remove_container(name, Some(options))
+            .await
+            .map_err(fail(format!("removing container {name}")))
+        {
+            Err(e) if !is_not_found(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a container is running.
+    pub async fn is_running(&self, name: &str) -> Result<bool> {
+        let inspect = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(fail(format!("inspecting {name}")))?;
+        Ok(inspect.state.and_then(|s| s.running).unwrap_or(false))
+    }
+
+    /// Run a command in a container and collect its output.
+    pub async fn exec(
+        &self,
+        container: &str,
+        cmd: &[String],
+        user: Option<&str>,
+    ) -> Result<ExecOutput> {
+        let options = CreateExecOptions::<String> {
+            cmd: Some(cmd.to_vec()),
+            user: user.map(str::to_owned),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let action = format!("running `{}` in {container}", cmd.join(" "));
+        let exec = self
+            .docker
+            .create_exec(container, options)
+            .await
+            .map_err(fail(action.clone()))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None::<StartExecOptions>)
+            .await
+            .map_err(fail(action.clone()))?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while let Some(chunk) = output.next().await {
+                match chunk.map_err(fail(action.clone()))? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.extend_from_slice(&message)
+                    }
+                    other => stdout.extend_from_slice(&other.into_bytes()),
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(fail(action))?;
+        Ok(ExecOutput {
+            code: inspect.exit_code.unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// The last `lines` lines of a container's logs (stdout and stderr).
+    pub async fn tail_logs(&self, container: &str, lines: usize) -> String {
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+            out.extend_from_slice(&chunk.into_bytes());
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// One tar archive of `files`. Missing parent directories are created by the engine as root 0755;
+/// those strictly below `owned_root` (such as the agent's home) get entries owned like the file, so
+/// the container's user can write beside what the host put there. Directories at or above it are
+/// never in the archive, so extracting cannot change the owner or mode of `/etc`, `/home`, ….
+pub fn tar_of(files: &[FileUpload], owned_root: Option<&str>) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    for file in files {
+        let relative = file.path.trim_start_matches('/');
+        if let Some(root) = owned_root.map(|r| r.trim_matches('/')) {
+            for dir in owned_parents(relative, root) {
+                if dirs.insert(dir.clone()) {
+                    let mut header = tar::Header::new_gnu();
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    header.set_uid(file.owner.0);
+                    header.set_gid(file.owner.1);
+                    header.set_size(0);
+                    builder
+                        .append_data(&mut header, &dir, std::io::empty())
+                        .expect("in-memory tar");
+                }
+            }
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(file.mode);
+        header.set_uid(file.owner.0);
+        header.set_gid(file.owner.1);
+        header.set_size(file.contents.len() as u64);
+        builder
+            .append_data(&mut header, relative, file.contents.as_slice())
+            .expect("in-memory tar");
+    }
+    builder.into_inner().expect("in-memory tar")
+}
+
+/// The parent directories of `path` strictly below `root`, outermost first.
+fn owned_parents(path: &str, root: &str) -> Vec<String> {
+    let Some(rest) = path.strip_prefix(root).and_then(|r| r.strip_prefix('/')) else {
+        return Vec::new();
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    (1..segments.len())
+        .map(|n| format!("{root}/{}", segments[..n].join("/")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_directories_below_the_owned_root_are_archived() {
+        assert_eq!(
+            owned_parents("home/agent/.claude/skills/x/SKILL.md", "home/agent"),
+            [
+                "home/agent/.claude",
+                "home/agent/.claude/skills",
+                "home/agent/.claude/skills/x"
+            ]
+        );
+        assert!(owned_parents("etc/bottle/x.yaml", "home/agent").is_empty());
+        assert!(owned_parents("home/agentx/y", "home/agent").is_empty());
+        let file = FileUpload {
+            path: "/etc/bottle/x".into(),
+            mode: 0o600,
+            owner: (0, 0),
+            contents: b"k".to_vec(),
+        };
+        let archive = tar_of(&[file], None);
+        let mut reader = tar::Archive::new(archive.as_slice());
+        let names: Vec<String> = reader
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["etc/bottle/x"]);
+    }
+}

@@ -1,0 +1,457 @@
+//! The whole life of a bottle: resolve secrets, launch, provision, run the session (or detach), and
+//! tear down on every exit — normal, error, Ctrl-C, SIGTERM or panic.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::docker::{Engine, labels};
+use crate::home::Home;
+use crate::image::{ImageBuilder, ImageOptions};
+use crate::launch::ca::{self, MintedCa};
+use crate::launch::identity::Identity;
+use crate::launch::ledger::{Created, Ledger};
+use crate::launch::provision::{AGENT_HOME, Provisioning};
+use crate::launch::secrets::{self, SecretValues};
+use crate::launch::sidecars::SidecarContext;
+use crate::launch::{self, LaunchError, LaunchOptions, Running, Step, state};
+use crate::plan::model::{ImagePlan, Plan};
+use crate::plan::{self, PlanInput};
+use crate::plugin::Registry;
+use crate::prepare::{self, Selection};
+use crate::render;
+
+/// What `bottle start` asked for.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// Skip the y/N confirmation.
+    pub yes: bool,
+    /// Launch and return, leaving the bottle running.
+    pub detach: bool,
+    /// Bake this tree into the agent image at /workspace.
+    pub cwd: Option<PathBuf>,
+    /// A pinned identity.
+    pub name: Option<String>,
+    /// Install Claude Code into the agent image.
+    pub install_claude_code: bool,
+}
+
+/// Launch the selection and run it to the end; returns the process exit code.
+pub async fn start(
+    home: &Home,
+    registry: Registry,
+    selection: Selection,
+    dry_plan: &Plan,
+    request: StartRequest,
+) -> anyhow::Result<i32> {
+    let interactive = std::io::stdin().is_terminal();
+    if !request.yes && !interactive {
+        anyhow::bail!("no terminal to confirm the launch on; pass --yes to launch without asking");
+    }
+    let engine = Engine::connect().await?;
+    eprintln!("preflight: {}", render::preflight(dry_plan));
+    if !request.yes && !confirm()? {
+        eprintln!("not launched");
+        return Ok(1);
+    }
+    let secrets = secrets::resolve(&selection.bottle)?;
+    let options = launch_options(home, &selection, &request);
+    let identity = launch::choose_identity(&engine, &options).await?;
+    let record = state::ResumeRecord {
+        identity: identity.to_string(),
+        agent: selection.agent.name.clone(),
+        cwd: std::env::current_dir()?,
+        workspace: request.cwd.clone(),
+        launched_at: now(),
+    };
+    let state_dir = state::create(&options.state_root, &record)
+        .context("creating the bottle's state directory")?;
+    let ledger = Ledger::default();
+    let outcome = supervise_launch(
+        &engine, &ledger, registry, &selection, &options, &identity, secrets, state_dir,
+    )
+    .await;
+    finish(
+        &engine,
+        &ledger,
+        &options,
+        &identity,
+        outcome,
+        request.detach,
+    )
+    .await
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    eprint!("launch this bottle? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn launch_options(home: &Home, selection: &Selection, request: &StartRequest) -> LaunchOptions {
+    let input = prepare::plan_input(&selection.agent, &selection.bottle, plan::DRY_RUN_CIDR);
+    LaunchOptions {
+        detach: request.detach,
+        cwd: request.cwd.clone(),
+        name: request.name.clone(),
+        install_claude_code: request.install_claude_code,
+        cache_dir: home.cache_dir(),
+        state_root: home.root().join("state"),
+        stage_root: home.root().join("run"),
+        runtime: input.runtime,
+        agent: selection.agent.name.clone(),
+        bottle: selection.bottle.name.clone(),
+    }
+}
+
+/// How the launch task ended.
+enum Outcome {
+    /// The session ran; its exit code.
+    Exited(i64),
+    /// Detached after provisioning.
+    Detached(Running),
+    /// Failed.
+    Failed(anyhow::Error),
+    /// Interrupted by a signal.
+    Interrupted(&'static str),
+}
+
+/// Run launch + session as a task, racing Ctrl-C and SIGTERM; a panic in the task is an outcome
+/// too, so teardown always runs.
+#[allow(clippy::too_many_arguments)]
+async fn supervise_launch(
+    engine: &Engine,
+    ledger: &Ledger,
+    registry: Registry,
+    selection: &Selection,
+    options: &LaunchOptions,
+    identity: &Identity,
+    secrets: SecretValues,
+    state_dir: PathBuf,
+) -> Outcome {
+    let task = {
+        let (engine, ledger, options, identity) = (
+            engine.clone(),
+            ledger.clone(),
+            options.clone(),
+            identity.clone(),
+        );
+        let input = prepare::plan_input(&selection.agent, &selection.bottle, plan::DRY_RUN_CIDR);
+        tokio::spawn(async move {
+            run_bottle(
+                &engine, &ledger, registry, input, &options, &identity, &secrets, &state_dir,
+            )
+            .await
+        })
+    };
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async move {
+        match sigterm.as_mut() {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        joined = task => match joined {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Outcome::Failed(e),
+            Err(e) if e.is_panic() => Outcome::Failed(anyhow::anyhow!("the launcher panicked; everything it created is removed")),
+            Err(e) => Outcome::Failed(e.into()),
+        },
+        _ = tokio::signal::ctrl_c() => Outcome::Interrupted("Ctrl-C"),
+        _ = terminated => Outcome::Interrupted("SIGTERM"),
+    }
+}
+
+/// Tear down unless detached, keep or delete the state directory, and pick the exit code.
+async fn finish(
+    engine: &Engine,
+    ledger: &Ledger,
+    options: &LaunchOptions,
+    identity: &Identity,
+    outcome: Outcome,
+    detach: bool,
+) -> anyhow::Result<i32> {
+    if let Outcome::Detached(running) = &outcome {
+        println!("{}", running.identity);
+        eprintln!(
+            "bottle `{}` is running: `bottle exec {0}`, `bottle logs {0}`, `bottle stop {0}`",
+            running.identity
+        );
+        return Ok(0);
+    }
+    debug_assert!(!detach || !matches!(outcome, Outcome::Exited(_)));
+    let started = Instant::now();
+    let failures = ledger.teardown(engine).await;
+    tracing::info!("teardown took {:?}", started.elapsed());
+    let (code, error) = match outcome {
+        Outcome::Exited(code) => (code as i32, None),
+        Outcome::Failed(e) => (1, Some(e)),
+        Outcome::Interrupted(what) => (
+            130,
+            Some(anyhow::anyhow!(
+                "interrupted by {what}; the bottle was torn down"
+            )),
+        ),
+        Outcome::Detached(_) => unreachable!("handled above"),
+    };
+    let state_dir = state::dir(&options.state_root, identity);
+    if code == 0 {
+        let _ = std::fs::remove_dir_all(&state_dir);
+    } else {
+        eprintln!(
+            "state kept in {}; relaunch with `bottle resume {identity}`",
+            state_dir.display()
+        );
+    }
+    if !failures.is_empty() {
+        eprintln!(
+            "teardown could not remove everything ({}); run `bottle cleanup`",
+            failures.join("; ")
+        );
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
+}
+
+/// Launch, provision, and run the session or detach.
+#[allow(clippy::too_many_arguments)]
+async fn run_bottle(
+    engine: &Engine,
+    ledger: &Ledger,
+    mut registry: Registry,
+    mut input: PlanInput,
+    options: &LaunchOptions,
+    identity: &Identity,
+    secrets: &SecretValues,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Outcome> {
+    let progress = spinner();
+    let dry = plan::assemble(&mut registry, &input)?;
+    progress.set_message("checking for leftovers");
+    launch::probe_orphans(engine, identity, &dry).await?;
+    progress.set_message("creating networks");
+    input.internal_cidr = launch::create_networks(engine, ledger, identity, options).await?;
+    progress.set_message("minting CAs");
+    let cas = mint_cas(ledger, options, identity, &dry)?;
+    input.ca_fingerprints = cas
+        .iter()
+        .map(|(name, ca)| (name.clone(), ca.sha256.clone()))
+        .collect();
+    let plan = plan::assemble(&mut registry, &input)?;
+    progress.set_message("preparing images");
+    let (images, agent_image) = prepare_images(engine, options, &plan, &progress).await?;
+    progress.set_message("starting sidecars");
+    let ctx = SidecarContext {
+        engine,
+        ledger,
+        identity,
+        options,
+        images: &images,
+        cas: &cas,
+        secrets,
+        state_dir,
+    };
+    launch::start_sidecars(&ctx, &plan).await?;
+    progress.set_message("starting the agent");
+    let agent = launch::start_agent(
+        engine,
+        ledger,
+        identity,
+        options,
+        &plan,
+        &agent_image,
+        secrets,
+    )
+    .await?;
+    progress.set_message("provisioning the agent");
+    let skills_root = home_dir().join(".claude/skills");
+    Provisioning {
+        engine,
+        container: &agent,
+        plan: &plan,
+        cas: &cas,
+        skills_root,
+    }
+    .run()
+    .await?;
+    progress.finish_and_clear();
+    if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
+        eprintln!("agent CA fingerprint (SHA-256): {fp}");
+    }
+    let ca_fingerprints = input.ca_fingerprints.clone();
+    if options.detach {
+        return Ok(Outcome::Detached(Running {
+            identity: identity.clone(),
+            plan,
+            agent_container: agent,
+            ca_fingerprints,
+        }));
+    }
+    let workdir = if options.cwd.is_some() {
+        "/workspace"
+    } else {
+        AGENT_HOME
+    };
+    let code = launch::session::attach(engine, &agent, &plan.agent.command, workdir)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Outcome::Exited(code))
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Mint every CA some sidecar installs, and stage them.
+fn mint_cas(
+    ledger: &Ledger,
+    options: &LaunchOptions,
+    identity: &Identity,
+    plan: &Plan,
+) -> Result<BTreeMap<String, MintedCa>, LaunchError> {
+    let fail = |m: String| LaunchError {
+        step: Step::Cas,
+        message: m,
+    };
+    let mut cas = BTreeMap::new();
+    for planned in &plan.cas {
+        let minted = ca::mint(&planned.name, identity.as_str()).map_err(|e| fail(e.to_string()))?;
+        cas.insert(planned.name.clone(), minted);
+    }
+    ledger.record(Created::StageDir(
+        options.stage_root.join(identity.as_str()),
+    ));
+    state::write_stage(
+        &options.stage_root,
+        identity,
+        &cas.values().collect::<Vec<_>>(),
+    )
+    .map_err(|e| fail(format!("writing the stage directory: {e}")))?;
+    if std::env::var("BOTTLE_FAULT_AT").as_deref() == Ok(Step::Cas.name()) {
+        return Err(fail("fault injected by BOTTLE_FAULT_AT (test hook)".into()));
+    }
+    Ok(cas)
+}
+
+/// Build or find every image: one per sidecar, and the agent's.
+async fn prepare_images(
+    engine: &Engine,
+    options: &LaunchOptions,
+    plan: &Plan,
+    progress: &ProgressBar,
+) -> Result<(BTreeMap<String, String>, String), LaunchError> {
+    let fail = |m: String| LaunchError {
+        step: Step::Images,
+        message: m,
+    };
+    let builder = ImageBuilder::new(
+        engine.client(),
+        ImageOptions {
+            install_claude_code: options.install_claude_code,
+            claude_code_version: None,
+            cache_dir: options.cache_dir.clone(),
+            quiet: progress.is_hidden(),
+        },
+    );
+    let mut images = BTreeMap::new();
+    for sidecar in &plan.sidecars {
+        let image = builder
+            .ensure(&sidecar.image)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        images.insert(sidecar.name.clone(), image);
+    }
+    let mut agent = builder
+        .ensure(&plan.agent.image)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if let Some(cwd) = &options.cwd {
+        agent = builder
+            .workspace_image(&agent, cwd)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    if std::env::var("BOTTLE_FAULT_AT").as_deref() == Ok(Step::Images.name()) {
+        return Err(fail("fault injected by BOTTLE_FAULT_AT (test hook)".into()));
+    }
+    Ok((images, agent))
+}
+
+/// Remove every object labelled with `identity`: agent first, then sidecars in reverse start
+/// order, then networks, the stage directory and (with `forget`) the state directory.
+pub async fn remove_bottle(
+    engine: &Engine,
+    home: &Home,
+    identity: &str,
+    forget: bool,
+) -> anyhow::Result<usize> {
+    let filter = vec![format!("{}={identity}", labels::IDENTITY)];
+    let mut containers = engine.containers_labelled(&filter).await?;
+    containers.sort_by_key(|c| {
+        let labels = c.labels.clone().unwrap_or_default();
+        let agent_first = labels.get(labels::ROLE).map(String::as_str) != Some("agent");
+        let order: i64 = labels
+            .get(labels::ORDER)
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
+        (agent_first, -order)
+    });
+    let mut removed = 0;
+    for container in &containers {
+        if let Some(name) = container.names.as_ref().and_then(|n| n.first()) {
+            engine
+                .remove_container(name.trim_start_matches('/'))
+                .await?;
+            removed += 1;
+        }
+    }
+    for (name, _) in engine.networks_labelled(&filter).await? {
+        engine.remove_network(&name).await?;
+        removed += 1;
+    }
+    let _ = std::fs::remove_dir_all(home.root().join("run").join(identity));
+    if forget {
+        let _ = std::fs::remove_dir_all(home.root().join("state").join(identity));
+    }
+    Ok(removed)
+}
+
+/// Whether the bottle's plan uses images that are not built here (for doctor).
+pub fn reference_images(plan: &Plan) -> Vec<String> {
+    plan.sidecars
+        .iter()
+        .filter_map(|s| match &s.image {
+            ImagePlan::Reference(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
