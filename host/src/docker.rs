@@ -209,17 +209,46 @@ impl Engine {
         Ok(subnet.unwrap_or_default())
     }
 
-    /// Remove a network; a missing one is fine.
+    /// Remove a network; a missing one is fine. Containers that are not bottle's but were attached
+    /// to it (a debugging container, a test upstream) are disconnected first, so they cannot keep a
+    /// bottle's network alive.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
-        match self
+        let first = self
             .docker
             .remove_network(name)
             .await
-            .map_err(fail(format!("removing network {name}")))
-        {
-            Err(e) if !is_not_found(&e) => Err(e),
-            _ => Ok(()),
+            .map_err(fail(format!("removing network {name}")));
+        match first {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) if self.disconnect_all(name).await? > 0 => {
+                self.docker.remove_network(name).await.map_err(fail(format!(
+                    "removing network {name} after disconnecting what used it ({e})"
+                )))
+            }
+            Err(e) => Err(e),
         }
+    }
+
+    /// Disconnect every container from a network; how many there were.
+    async fn disconnect_all(&self, network: &str) -> Result<usize> {
+        let inspect = self
+            .docker
+            .inspect_network(network, None::<InspectNetworkOptions>)
+            .await
+            .map_err(fail(format!("inspecting network {network}")))?;
+        let attached: Vec<String> = inspect.containers.unwrap_or_default().into_keys().collect();
+        for container in &attached {
+            let request = bollard::models::NetworkDisconnectRequest {
+                container: container.clone(),
+                force: Some(true),
+            };
+            self.docker
+                .disconnect_network(network, request)
+                .await
+                .map_err(fail(format!("disconnecting {container} from {network}")))?;
+        }
+        Ok(attached.len())
     }
 
     /// Networks carrying every `key=value` label given.

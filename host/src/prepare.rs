@@ -203,7 +203,11 @@ fn egress_proxy_view(bottle: &Bottle) -> Value {
             })
         })
         .collect();
-    json!({ "routes": routes })
+    json!({
+        "routes": routes,
+        "upstream_ca": bottle.egress_proxy.upstream_ca.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "allow_cidrs": bottle.egress_proxy.allow_cidrs,
+    })
 }
 
 fn git_view(repo: &bottle_manifest::GitRepo) -> Value {

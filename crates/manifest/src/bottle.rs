@@ -150,7 +150,7 @@ impl RawBottle {
             dockerfile: self.dockerfile,
             runtime: self.runtime,
             sections: self.sections,
-        notes,
+            notes,
         }
     }
 }
@@ -183,15 +183,13 @@ impl<'de> Visitor<'de> for TopSeed<'_> {
             .copied()
             .chain(self.external.iter().map(String::as_str))
             .collect();
-        let accepted: Vec<&str> = shown
-            .iter()
-            .copied()
-            .chain([LEGACY_CRED_PROXY])
-            .collect();
+        let accepted: Vec<&str> = shown.iter().copied().chain([LEGACY_CRED_PROXY]).collect();
         let keys = Keys {
             accepted: &accepted,
             shown: &shown,
-            extra_hint: Some("other top-level keys belong to plugins and need the plugin installed"),
+            extra_hint: Some(
+                "other top-level keys belong to plugins and need the plugin installed",
+            ),
         };
         let mut raw = RawBottle::default();
         let mut seen = BTreeSet::new();
@@ -242,6 +240,23 @@ impl TopSeed<'_> {
                 .find_top("dockerfile", 0));
         }
         git::resolve_identity_files(&mut raw.git, self.user_home, self.dir)?;
+        for (index, ca) in raw.egress_proxy.upstream_ca.iter_mut().enumerate() {
+            let written = ca.to_string_lossy().into_owned();
+            let at = |invalid: Invalid| {
+                invalid
+                    .at(format!("egress_proxy.upstream_ca[{index}]"))
+                    .find_top("upstream_ca", 0)
+            };
+            let resolved = paths::resolve(&written, self.user_home, self.dir).map_err(at)?;
+            if !resolved.is_file() {
+                return Err(at(Invalid::new(format!(
+                    "upstream_ca `{written}` is not a file ({})",
+                    resolved.display()
+                ))
+                .hint("point it at a PEM certificate on this host")));
+            }
+            *ca = resolved;
+        }
         if let Some(dockerfile) = &raw.dockerfile {
             let written = dockerfile.to_string_lossy();
             let resolved = paths::resolve(&written, self.user_home, self.dir)

@@ -137,7 +137,10 @@ impl Catalog {
         name: &str,
         external_sections: &BTreeSet<String>,
     ) -> Result<Bottle, ManifestError> {
-        let entry = self.bottles.get(name).ok_or_else(|| self.unknown_bottle(name, None))?;
+        let entry = self
+            .bottles
+            .get(name)
+            .ok_or_else(|| self.unknown_bottle(name, None))?;
         Bottle::parse(
             &read(&entry.path)?,
             &entry.origin(),
@@ -201,7 +204,15 @@ fn scan(dir: &Path, source: Source, warnings: &mut Vec<Warning>) -> BTreeMap<Str
     for path in markdown_files(dir, warnings) {
         if let Some(name) = checked_name(&path, warnings) {
             let shadows = None;
-            found.insert(name.clone(), Entry { name, path, source, shadows });
+            found.insert(
+                name.clone(),
+                Entry {
+                    name,
+                    path,
+                    source,
+                    shadows,
+                },
+            );
         }
     }
     found

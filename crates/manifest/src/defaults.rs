@@ -28,6 +28,11 @@ pub fn agent() -> Agent {
 
 /// The built-in bottle `default`: the built-in firewall, no secrets, no git upstreams.
 pub fn bottle() -> Bottle {
-    Bottle::parse(BOTTLE_MD, &Origin::embedded(BOTTLE_NAME), &BTreeSet::new(), None)
-        .expect("the built-in bottle is valid")
+    Bottle::parse(
+        BOTTLE_MD,
+        &Origin::embedded(BOTTLE_NAME),
+        &BTreeSet::new(),
+        None,
+    )
+    .expect("the built-in bottle is valid")
 }

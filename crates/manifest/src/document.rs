@@ -140,7 +140,12 @@ impl<'a> Doc<'a> {
         if syntax {
             let hint = "check indentation and quoting here; quote values that contain `: ` or ` #`, \
                         or start with `*`, `&`, `!`, `[`, `{`, `@`, `%` or a backquote";
-            return self.located(at, None, format!("YAML syntax error: {text}"), Some(hint.into()));
+            return self.located(
+                at,
+                None,
+                format!("YAML syntax error: {text}"),
+                Some(hint.into()),
+            );
         }
         let (path, message) = split_path(&text);
         match missing_field(message) {
@@ -284,7 +289,10 @@ mod tests {
             shift_lines("x at line 3 column 1, while parsing at line 1 column 2", 1),
             "x at line 4 column 1, while parsing at line 2 column 2"
         );
-        assert_eq!(shift_lines("a line without number", 1), "a line without number");
+        assert_eq!(
+            shift_lines("a line without number", 1),
+            "a line without number"
+        );
     }
 
     #[test]

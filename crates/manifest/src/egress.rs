@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::invalid::{Invalid, WHERE};
@@ -67,7 +69,9 @@ fn de_allowlist<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
 }
 
 fn de_image<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    strict::optional_text(d, "an image reference", |text| names::one_line(text, "image"))
+    strict::optional_text(d, "an image reference", |text| {
+        names::one_line(text, "image")
+    })
 }
 
 /// The `egress_proxy` section.
@@ -75,6 +79,12 @@ fn de_image<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
 pub struct EgressProxy {
     /// Credential routes, one per host.
     pub routes: Vec<Route>,
+    /// Extra CA certificates (PEM files on the host) the proxy trusts on its upstream leg, beside
+    /// the public roots: a corporate TLS-inspecting gateway, an internal registry.
+    pub upstream_ca: Vec<PathBuf>,
+    /// Private address ranges the proxy may connect to (its SSRF guard refuses private, loopback
+    /// and link-local addresses otherwise), such as an internal registry's network.
+    pub allow_cidrs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -82,11 +92,42 @@ pub struct EgressProxy {
 pub(crate) struct EgressProxyFields {
     #[serde(default, deserialize_with = "strict::nullable")]
     routes: Vec<Route>,
+    #[serde(default, deserialize_with = "de_upstream_ca")]
+    upstream_ca: Vec<String>,
+    #[serde(default, deserialize_with = "de_cidrs")]
+    allow_cidrs: Vec<String>,
+}
+
+fn de_upstream_ca<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    strict::text_list(d, "a path to a PEM certificate", |text| {
+        names::one_line(text, "upstream_ca")
+    })
+}
+
+fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    strict::text_list(d, "a CIDR such as 10.20.0.0/16", cidr)
+}
+
+/// `address/prefix` with a prefix that fits the address family.
+fn cidr(text: &str) -> Result<String, Invalid> {
+    let bad = || {
+        Invalid::new(format!("`{text}` is not a CIDR"))
+            .hint("write an address and a prefix length, such as `10.20.0.0/16` or `fd00::/8`")
+    };
+    let (address, prefix) = text.split_once('/').ok_or_else(bad)?;
+    let address: std::net::IpAddr = address.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(bad());
+    }
+    Ok(text.to_owned())
 }
 
 impl Section for EgressProxy {
-    const WHAT: &'static str = "the egress_proxy section (a mapping with `routes`)";
-    const KEYS: &'static [&'static str] = &["routes"];
+    const WHAT: &'static str =
+        "the egress_proxy section (a mapping with `routes`, `upstream_ca`, `allow_cidrs`)";
+    const KEYS: &'static [&'static str] = &["routes", "upstream_ca", "allow_cidrs"];
     type Fields = EgressProxyFields;
 
     fn check(f: EgressProxyFields) -> Result<Self, Invalid> {
@@ -101,7 +142,11 @@ impl Section for EgressProxy {
                 .find("host", Some(&route.host), 1));
             }
         }
-        Ok(EgressProxy { routes: f.routes })
+        Ok(EgressProxy {
+            routes: f.routes,
+            upstream_ca: f.upstream_ca.into_iter().map(PathBuf::from).collect(),
+            allow_cidrs: f.allow_cidrs,
+        })
     }
 }
 
@@ -135,7 +180,8 @@ pub(crate) struct RouteFields {
 }
 
 impl Section for Route {
-    const WHAT: &'static str = "a route (a mapping with `host`, and optionally `auth` and `path_allowlist`)";
+    const WHAT: &'static str =
+        "a route (a mapping with `host`, and optionally `auth` and `path_allowlist`)";
     const KEYS: &'static [&'static str] = &["host", "auth", "path_allowlist"];
     type Fields = RouteFields;
 
@@ -193,10 +239,14 @@ impl Section for Auth {
                 "give both `scheme: Bearer` (or `token`) and `token_ref: HOST_ENV_VAR`, or remove \
                  `auth` to forward requests without a credential",
             )),
-            (Some(_), None) => Err(Invalid::new(format!("{WHERE} has `scheme` but no `token_ref`"))
-                .hint("add `token_ref: HOST_ENV_VAR`, naming the host variable that holds the token")),
-            (None, Some(_)) => Err(Invalid::new(format!("{WHERE} has `token_ref` but no `scheme`"))
-                .hint("add `scheme: Bearer` or `scheme: token`")),
+            (Some(_), None) => Err(Invalid::new(format!(
+                "{WHERE} has `scheme` but no `token_ref`"
+            ))
+            .hint("add `token_ref: HOST_ENV_VAR`, naming the host variable that holds the token")),
+            (None, Some(_)) => Err(Invalid::new(format!(
+                "{WHERE} has `token_ref` but no `scheme`"
+            ))
+            .hint("add `scheme: Bearer` or `scheme: token`")),
         }
     }
 }

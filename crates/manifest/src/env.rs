@@ -53,8 +53,10 @@ impl Serialize for EnvValue {
 
 fn parse(text: &str) -> Result<EnvValue, Invalid> {
     if text.contains(['\0', '\n', '\r']) {
-        return Err(Invalid::new("the value contains a newline or NUL character")
-            .hint("environment values must fit on one line; keep multi-line data in a file"));
+        return Err(
+            Invalid::new("the value contains a newline or NUL character")
+                .hint("environment values must fit on one line; keep multi-line data in a file"),
+        );
     }
     if let Some(question) = text.strip_prefix('?') {
         let question = question.trim();
@@ -160,7 +162,10 @@ mod tests {
                 prompt: Some("Your token".into())
             }
         );
-        assert_eq!(parse("${GH_TOKEN}").unwrap(), EnvValue::Host("GH_TOKEN".into()));
+        assert_eq!(
+            parse("${GH_TOKEN}").unwrap(),
+            EnvValue::Host("GH_TOKEN".into())
+        );
         assert_eq!(
             parse("${GH_TOKEN}x").unwrap(),
             EnvValue::Literal("${GH_TOKEN}x".into())
@@ -173,7 +178,10 @@ mod tests {
     #[test]
     fn serializes_as_one_entry_objects() {
         let json = |v: EnvValue| serde_json::to_string(&v).unwrap();
-        assert_eq!(json(EnvValue::Prompt { prompt: None }), r#"{"prompt":null}"#);
+        assert_eq!(
+            json(EnvValue::Prompt { prompt: None }),
+            r#"{"prompt":null}"#
+        );
         assert_eq!(json(EnvValue::Host("X".into())), r#"{"host":"X"}"#);
         assert_eq!(json(EnvValue::Literal("v".into())), r#"{"literal":"v"}"#);
     }

@@ -146,9 +146,14 @@ fn unknown_bottle(
 ) -> String {
     let what = match agent {
         Some((agent, Some(path))) => {
-            format!("agent `{agent}` ({}) uses bottle `{name}`, which does not exist", path.display())
+            format!(
+                "agent `{agent}` ({}) uses bottle `{name}`, which does not exist",
+                path.display()
+            )
         }
-        Some((agent, None)) => format!("agent `{agent}` uses bottle `{name}`, which does not exist"),
+        Some((agent, None)) => {
+            format!("agent `{agent}` uses bottle `{name}`, which does not exist")
+        }
         None => format!("unknown bottle `{name}`"),
     };
     let listing = if known.is_empty() {

@@ -66,7 +66,8 @@ pub(crate) struct GitFields {
 }
 
 impl Section for GitRepo {
-    const WHAT: &'static str = "a git entry (a mapping with Name, Upstream, IdentityFile and KnownHostKey)";
+    const WHAT: &'static str =
+        "a git entry (a mapping with Name, Upstream, IdentityFile and KnownHostKey)";
     const KEYS: &'static [&'static str] = &[
         "Name",
         "Upstream",
@@ -104,11 +105,15 @@ impl<'de> Deserialize<'de> for GitRepo {
 }
 
 fn de_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    strict::text(d, "a repository name", |text| names::item_name(text, "repository name"))
+    strict::text(d, "a repository name", |text| {
+        names::item_name(text, "repository name")
+    })
 }
 
 fn de_identity_file<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    strict::text(d, "a path to a private key", |text| names::one_line(text, "IdentityFile"))
+    strict::text(d, "a path to a private key", |text| {
+        names::one_line(text, "IdentityFile")
+    })
 }
 
 fn de_host_key<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -236,9 +241,11 @@ pub(crate) fn resolve_identity_files(
         // Several entries may share a key; point at this entry's occurrence.
         let earlier = written[..index].iter().filter(|w| *w == raw).count();
         let locate = |invalid: Invalid| {
-            invalid
-                .at(format!("git[{index}].IdentityFile"))
-                .find("IdentityFile", Some(raw), earlier)
+            invalid.at(format!("git[{index}].IdentityFile")).find(
+                "IdentityFile",
+                Some(raw),
+                earlier,
+            )
         };
         let path = paths::resolve(raw, user_home, base).map_err(locate)?;
         if !path.is_file() {
@@ -250,7 +257,11 @@ pub(crate) fn resolve_identity_files(
 }
 
 fn missing_key(raw: &str, path: &Path) -> Invalid {
-    let state = if path.exists() { "is not a file" } else { "does not exist" };
+    let state = if path.exists() {
+        "is not a file"
+    } else {
+        "does not exist"
+    };
     Invalid::new(format!("IdentityFile `{raw}` {state} ({})", path.display())).hint(format!(
         "point IdentityFile at the private key for this upstream, or create one with \
          `ssh-keygen -t ed25519 -f {}` and register its .pub as a deploy key",

@@ -63,8 +63,7 @@ fn strip_key<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 /// The text of a one-line scalar: inside its quotes, or before a ` # comment`.
 fn scalar_text(value: &str) -> &str {
     let value = value.trim();
-    for quote in ['"', '\'']
-    {
+    for quote in ['"', '\''] {
         if let Some(inner) = value.strip_prefix(quote) {
             return inner.split(quote).next().unwrap_or_default();
         }
@@ -85,7 +84,8 @@ mod tests {
         }
     }
 
-    const YAML: &str = "git:\n  - Name: app\n    Upstream: x\n  - \"Name\": 'app'  # again\nimage: x\n";
+    const YAML: &str =
+        "git:\n  - Name: app\n    Upstream: x\n  - \"Name\": 'app'  # again\nimage: x\n";
 
     #[test]
     fn finds_nth_occurrence_in_sequences() {

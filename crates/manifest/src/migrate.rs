@@ -71,7 +71,9 @@ fn convert_route(keyed_host: Option<&str>, route: &Mapping) -> String {
         .or_else(|| first_text(route, TOKEN_KEYS));
     let mut out = format!(
         "    - host: {}\n",
-        host.map_or("HOST   # not found: set the host".to_string(), |h| scalar(&h))
+        host.map_or("HOST   # not found: set the host".to_string(), |h| scalar(
+            &h
+        ))
     );
     if scheme.is_some() || token.is_some() {
         out.push_str(&auth_lines(scheme.as_deref(), token.as_deref()));
@@ -173,7 +175,8 @@ mod tests {
 
     #[test]
     fn converts_hosts_as_keys_and_nested_auth() {
-        let hint = hint("api.anthropic.com:\n  auth: {scheme: bearer, env: \"${ANTHROPIC_KEY}\"}\n");
+        let hint =
+            hint("api.anthropic.com:\n  auth: {scheme: bearer, env: \"${ANTHROPIC_KEY}\"}\n");
         assert!(hint.contains("- host: api.anthropic.com"), "{hint}");
         assert!(hint.contains("scheme: Bearer\n"), "{hint}");
         assert!(hint.contains("token_ref: ANTHROPIC_KEY"), "{hint}");

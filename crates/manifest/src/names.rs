@@ -18,14 +18,19 @@ pub(crate) fn manifest_name(name: &str) -> Result<String, Invalid> {
     if is_manifest_name(name) {
         return Ok(name.to_string());
     }
-    Err(Invalid::new(format!("`{name}` is not a valid bottle name"))
-        .hint(format!("names are {MANIFEST_NAME_RULE}, as in `bottles/<name>.md`")))
+    Err(
+        Invalid::new(format!("`{name}` is not a valid bottle name")).hint(format!(
+            "names are {MANIFEST_NAME_RULE}, as in `bottles/<name>.md`"
+        )),
+    )
 }
 
 /// Whether `name` is an environment variable name.
 pub(crate) fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -62,8 +67,10 @@ pub(crate) fn host_pattern(text: &str) -> Result<String, Invalid> {
     let bare = bare_host_hint(text)?;
     match bare.strip_prefix("*.") {
         Some(domain) => dns_name(domain).map(|domain| format!("*.{domain}")),
-        None if bare.contains('*') => Err(Invalid::new(format!("`{text}` is not a valid host glob"))
-            .hint("the only wildcard form is a leading `*.`, as in `*.example.com`")),
+        None if bare.contains('*') => {
+            Err(Invalid::new(format!("`{text}` is not a valid host glob"))
+                .hint("the only wildcard form is a leading `*.`, as in `*.example.com`"))
+        }
         None => dns_name(&bare),
     }
 }
@@ -137,13 +144,14 @@ pub(crate) fn ref_glob(text: &str) -> Result<String, Invalid> {
 /// Free text that must fit on one line and hold no NUL (image names and the like).
 pub(crate) fn one_line(text: &str, what: &str) -> Result<String, Invalid> {
     if text.trim().is_empty() {
-        return Err(Invalid::new(format!("the {what} is empty")).hint(format!(
-            "give a {what}, or remove the key"
-        )));
+        return Err(Invalid::new(format!("the {what} is empty"))
+            .hint(format!("give a {what}, or remove the key")));
     }
     if text.contains(['\0', '\n', '\r']) {
-        return Err(Invalid::new(format!("the {what} contains a newline or NUL"))
-            .hint(format!("write the {what} on one line")));
+        return Err(
+            Invalid::new(format!("the {what} contains a newline or NUL"))
+                .hint(format!("write the {what} on one line")),
+        );
     }
     Ok(text.trim().to_string())
 }

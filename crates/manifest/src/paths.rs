@@ -27,8 +27,10 @@ fn expand_tilde(raw: &str, rest: &str, user_home: Option<&Path>) -> Result<PathB
             .hint("only `~/` (your own home directory) is expanded; write an absolute path"));
     }
     let home = user_home.ok_or_else(|| {
-        Invalid::new(format!("cannot expand `{raw}`: the home directory is unknown"))
-            .hint("set $HOME, or write an absolute path")
+        Invalid::new(format!(
+            "cannot expand `{raw}`: the home directory is unknown"
+        ))
+        .hint("set $HOME, or write an absolute path")
     })?;
     Ok(home.join(rest.trim_start_matches('/')))
 }
@@ -45,7 +47,10 @@ mod tests {
         assert_eq!(resolve("~/.ssh/id").unwrap(), Path::new("/home/u/.ssh/id"));
         assert_eq!(resolve("~").unwrap(), Path::new("/home/u"));
         assert_eq!(resolve("/etc/x").unwrap(), Path::new("/etc/x"));
-        assert_eq!(resolve("x/Dockerfile").unwrap(), Path::new("/b/bottles/x/Dockerfile"));
+        assert_eq!(
+            resolve("x/Dockerfile").unwrap(),
+            Path::new("/b/bottles/x/Dockerfile")
+        );
         assert!(resolve("~bob/x").is_err());
         assert!(super::resolve("~/x", None, None).is_err());
     }

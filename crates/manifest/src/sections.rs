@@ -85,9 +85,11 @@ impl<'de> Visitor<'de> for JsonSeed {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
         // serde_yaml_ng presents a `!tag value` as an enum whose variant is the tag.
         let (tag, _value): (String, A::Variant) = data.variant()?;
-        Err(Invalid::new(format!("the YAML tag `!{tag}` cannot be passed to a plugin"))
-            .hint("remove the tag; plugins receive plain JSON values")
-            .into_de())
+        Err(Invalid::new(format!(
+            "the YAML tag `!{tag}` cannot be passed to a plugin"
+        ))
+        .hint("remove the tag; plugins receive plain JSON values")
+        .into_de())
     }
 }
 

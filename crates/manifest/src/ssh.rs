@@ -141,8 +141,9 @@ pub(crate) fn known_host_key(text: &str) -> Result<String, Invalid> {
     };
     if !KEY_TYPES.contains(&first) {
         return Err(match blob.filter(|b| KEY_TYPES.contains(b)) {
-            Some(_) => bad_key(text, "it starts with a host name")
-                .hint("drop the host name at the start of the known_hosts line: keep `<type> <key>`"),
+            Some(_) => bad_key(text, "it starts with a host name").hint(
+                "drop the host name at the start of the known_hosts line: keep `<type> <key>`",
+            ),
             None => bad_key(text, &format!("`{first}` is not an SSH key type")),
         });
     }

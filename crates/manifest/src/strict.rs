@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
 
+use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess,
     Visitor,
 };
-use serde::Deserialize;
 
 use crate::invalid::{Invalid, WHERE};
 use crate::suggest;
@@ -32,7 +32,9 @@ pub(crate) trait Section: Sized {
 }
 
 /// Deserializes a [`Section`]: unknown and repeated keys are errors at the key.
-pub(crate) fn section<'de, D: Deserializer<'de>, T: Section>(deserializer: D) -> Result<T, D::Error> {
+pub(crate) fn section<'de, D: Deserializer<'de>, T: Section>(
+    deserializer: D,
+) -> Result<T, D::Error> {
     deserializer.deserialize_map(SectionVisitor::<T>(PhantomData))
 }
 

@@ -115,6 +115,17 @@ pub struct ProxySection {
     /// Credential routes.
     #[serde(default, deserialize_with = "nullable")]
     pub routes: Vec<RouteSpec>,
+    /// Host paths of extra CA certificates trusted on the upstream leg.
+    #[serde(default, deserialize_with = "nullable")]
+    pub upstream_ca: Vec<String>,
+    /// Private ranges the proxy may dial.
+    #[serde(default, deserialize_with = "nullable")]
+    pub allow_cidrs: Vec<String>,
+}
+
+/// Where the `i`-th extra upstream CA is copied in the sidecar.
+fn upstream_ca_path(index: usize) -> String {
+    format!("/etc/bottle/ca/upstream-{index}.pem")
 }
 
 /// One route of the manifest.
@@ -364,6 +375,17 @@ fn sidecar(config: &Config, context: &PlanContext) -> SidecarSpec {
         .map(|name| sdk::secret(name, name))
         .collect();
     sidecar.cas = cas(config.firewall());
+    sidecar.host_files = config
+        .egress_proxy
+        .upstream_ca
+        .iter()
+        .enumerate()
+        .map(|(i, host_path)| sdk::HostFile {
+            host_path: host_path.clone(),
+            path: upstream_ca_path(i),
+            mode: 0o644,
+        })
+        .collect();
     sidecar.roles = roles(config.firewall());
     sidecar.after = after(config.firewall());
     sidecar
@@ -472,12 +494,15 @@ pub fn egress_config(
             upstream_roots: pipelock
                 .then(|| FIREWALL_CA_CERT.to_owned())
                 .into_iter()
+                .chain((0..config.egress_proxy.upstream_ca.len()).map(upstream_ca_path))
                 .collect(),
         },
         routes: config.routes().iter().map(route).collect(),
         passthrough: hosts(facts.egress.iter().filter(|need| need.passthrough)),
-        // Nothing inside the bottle is reachable through the proxy.
-        ssrf: SsrfConfig::default(),
+        // Nothing inside the bottle is reachable through the proxy; only ranges the bottle names.
+        ssrf: SsrfConfig {
+            allow_cidrs: config.egress_proxy.allow_cidrs.clone(),
+        },
         dlp: DlpConfig {
             secret_env: secret_names(context).map(str::to_owned).collect(),
             ..DlpConfig::default()

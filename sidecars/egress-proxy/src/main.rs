@@ -23,8 +23,10 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // In a container stderr is a log file, not a terminal: no colour codes there.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_env("BOTTLE_PROXY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )

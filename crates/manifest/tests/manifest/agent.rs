@@ -29,10 +29,16 @@ fn a_full_agent_parses() {
 #[test]
 fn a_list_command_is_argv_and_defaults_are_empty() {
     let fx = Fixture::new();
-    let agent = fx.agent("bottle: dev\ncommand: [aider, --yes, 42]\n").unwrap();
+    let agent = fx
+        .agent("bottle: dev\ncommand: [aider, --yes, 42]\n")
+        .unwrap();
     assert_eq!(
         agent.command,
-        Some(AgentCommand::Argv(vec!["aider".into(), "--yes".into(), "42".into()]))
+        Some(AgentCommand::Argv(vec![
+            "aider".into(),
+            "--yes".into(),
+            "42".into()
+        ]))
     );
     let agent = fx.agent("bottle: dev\n").unwrap();
     assert_eq!(agent.command, None);
@@ -56,7 +62,10 @@ fn unknown_keys_suggest_the_close_one() {
         &p,
         &fx.agent_path(),
         2,
-        &["unknown key `bottel` in the agent manifest; did you mean `bottle`?", "valid keys"],
+        &[
+            "unknown key `bottel` in the agent manifest; did you mean `bottle`?",
+            "valid keys",
+        ],
     );
 }
 
@@ -64,7 +73,12 @@ fn unknown_keys_suggest_the_close_one() {
 fn the_bottle_key_is_required() {
     let fx = Fixture::new();
     let p = problem(fx.agent("skills: [pdf]\n"));
-    assert_problem(&p, &fx.agent_path(), 2, &["missing key `bottle`", "hint: add `bottle: "]);
+    assert_problem(
+        &p,
+        &fx.agent_path(),
+        2,
+        &["missing key `bottle`", "hint: add `bottle: "],
+    );
     let p = problem(fx.agent(""));
     assert!(p.message.contains("missing key `bottle`"), "{p}");
 }
@@ -73,14 +87,24 @@ fn the_bottle_key_is_required() {
 fn bad_bottle_names_are_refused() {
     let fx = Fixture::new();
     let p = problem(fx.agent("bottle: My_Bottle\n"));
-    assert_problem(&p, &fx.agent_path(), 2, &["`My_Bottle` is not a valid bottle name", "[a-z]"]);
+    assert_problem(
+        &p,
+        &fx.agent_path(),
+        2,
+        &["`My_Bottle` is not a valid bottle name", "[a-z]"],
+    );
 }
 
 #[test]
 fn bad_skill_names_are_refused_at_their_line() {
     let fx = Fixture::new();
     let p = problem(fx.agent("bottle: dev\nskills:\n  - pdf\n  - ../etc\n"));
-    assert_problem(&p, &fx.agent_path(), 5, &["skills[1]", "`../etc` is not a valid skill name"]);
+    assert_problem(
+        &p,
+        &fx.agent_path(),
+        5,
+        &["skills[1]", "`../etc` is not a valid skill name"],
+    );
     let p = problem(fx.agent("bottle: dev\nskills: [\"..\"]\n"));
     assert!(p.message.contains("not a valid skill name"), "{p}");
     let p = problem(fx.agent("bottle: dev\nskills: [pdf, pdf]\n"));

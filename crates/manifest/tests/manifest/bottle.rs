@@ -3,9 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use bottle_manifest::{
-    Auth, AuthScheme, EnvValue, Firewall, Route, Runtime, Source, SshUrl,
-};
+use bottle_manifest::{Auth, AuthScheme, EnvValue, Firewall, Route, Runtime, Source, SshUrl};
 use serde_json::json;
 
 use crate::common::{Fixture, GITHUB_KEY, assert_problem, problem};
@@ -81,10 +79,16 @@ fn a_realistic_bottle_with_every_key_parses() {
     assert_eq!(bottle.name, "dev");
     assert_eq!(bottle.path.as_deref(), Some(path.as_path()));
     assert_eq!(bottle.source, Source::Home);
-    assert_eq!(bottle.notes, "# Dev bottle\n\nAsk Sam before adding upstreams.");
+    assert_eq!(
+        bottle.notes,
+        "# Dev bottle\n\nAsk Sam before adding upstreams."
+    );
 
     let env: BTreeMap<&str, EnvValue> = [
-        ("CLAUDE_CODE_OAUTH_TOKEN", EnvValue::Host("CLAUDE_CODE_OAUTH_TOKEN".into())),
+        (
+            "CLAUDE_CODE_OAUTH_TOKEN",
+            EnvValue::Host("CLAUDE_CODE_OAUTH_TOKEN".into()),
+        ),
         ("DEBUG", EnvValue::Literal("false".into())),
         (
             "GH_TOKEN",
@@ -98,15 +102,21 @@ fn a_realistic_bottle_with_every_key_parses() {
     ]
     .into_iter()
     .collect();
-    let got: BTreeMap<&str, EnvValue> =
-        bottle.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let got: BTreeMap<&str, EnvValue> = bottle
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
     assert_eq!(got, env);
 
     let [app, infra] = bottle.git.as_slice() else {
         panic!("two git entries expected: {:?}", bottle.git);
     };
     assert_eq!(app.name, "app");
-    assert_eq!(app.upstream, SshUrl::parse("ssh://git@github.com/acme/app.git").unwrap());
+    assert_eq!(
+        app.upstream,
+        SshUrl::parse("ssh://git@github.com/acme/app.git").unwrap()
+    );
     assert_eq!(app.identity_file, fx.user_home.join(".ssh/deploy_app"));
     assert_eq!(app.known_host_key, GITHUB_KEY);
     assert_eq!(app.protected, ["main", "release/*"]);
@@ -151,7 +161,10 @@ fn a_realistic_bottle_with_every_key_parses() {
     );
     assert_eq!(bottle.egress.firewall, Firewall::Pipelock);
     assert_eq!(bottle.egress.allowlist, ["pypi.org", "*.pythonhosted.org"]);
-    assert_eq!(bottle.egress.pipelock_image.as_deref(), Some("ghcr.io/acme/pipelock:2.3.1"));
+    assert_eq!(
+        bottle.egress.pipelock_image.as_deref(),
+        Some("ghcr.io/acme/pipelock:2.3.1")
+    );
     assert!(bottle.supervise);
     assert_eq!(bottle.image, None);
     assert_eq!(
@@ -165,7 +178,10 @@ fn a_realistic_bottle_with_every_key_parses() {
     );
 
     let secrets: Vec<String> = bottle.secret_names().into_iter().collect();
-    assert_eq!(secrets, ["CLAUDE_CODE_OAUTH_TOKEN", "GH_TOKEN", "NPM_TOKEN"]);
+    assert_eq!(
+        secrets,
+        ["CLAUDE_CODE_OAUTH_TOKEN", "GH_TOKEN", "NPM_TOKEN"]
+    );
 }
 
 #[test]
@@ -177,13 +193,24 @@ fn bottles_serialize_with_manifest_key_names() {
 
     let infra = &value["git"][1];
     assert_eq!(infra["Name"], "infra");
-    assert_eq!(infra["Upstream"], "ssh://deploy@git.acme.internal:2222/srv/infra.git");
+    assert_eq!(
+        infra["Upstream"],
+        "ssh://deploy@git.acme.internal:2222/srv/infra.git"
+    );
     assert_eq!(
         infra["IdentityFile"],
         fx.user_home.join(".ssh/deploy_infra").display().to_string()
     );
-    assert!(infra["KnownHostKey"].as_str().unwrap().starts_with("ssh-ed25519 "));
-    assert_eq!(infra["ExtraHosts"], json!({"git.acme.internal": "10.1.2.3"}));
+    assert!(
+        infra["KnownHostKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("ssh-ed25519 ")
+    );
+    assert_eq!(
+        infra["ExtraHosts"],
+        json!({"git.acme.internal": "10.1.2.3"})
+    );
     assert_eq!(infra["protected"], json!([]));
     assert_eq!(infra["allow_force_push"], true);
     assert_eq!(infra["allowed_refs"], json!([]));
@@ -197,14 +224,23 @@ fn bottles_serialize_with_manifest_key_names() {
             "path_allowlist": ["/repos/acme/", "/user"],
         })
     );
-    assert_eq!(value["egress_proxy"]["routes"][1]["auth"]["scheme"], "Bearer");
-    assert_eq!(value["egress_proxy"]["routes"][2]["path_allowlist"], json!(null));
+    assert_eq!(
+        value["egress_proxy"]["routes"][1]["auth"]["scheme"],
+        "Bearer"
+    );
+    assert_eq!(
+        value["egress_proxy"]["routes"][2]["path_allowlist"],
+        json!(null)
+    );
     assert_eq!(value["egress"]["firewall"], "pipelock");
     assert_eq!(value["runtime"], "runsc");
     assert_eq!(value["supervise"], true);
     assert_eq!(value["source"], "home");
     assert_eq!(value["env"]["NPM_TOKEN"], json!({"prompt": null}));
-    assert_eq!(value["env"]["CLAUDE_CODE_OAUTH_TOKEN"], json!({"host": "CLAUDE_CODE_OAUTH_TOKEN"}));
+    assert_eq!(
+        value["env"]["CLAUDE_CODE_OAUTH_TOKEN"],
+        json!({"host": "CLAUDE_CODE_OAUTH_TOKEN"})
+    );
     assert_eq!(value["env"]["PORT"], json!({"literal": "8080"}));
     assert_eq!(value["sections"]["metrics"]["labels"]["tier"], 2);
 }
@@ -224,14 +260,19 @@ fn an_empty_frontmatter_gives_every_default() {
     assert_eq!(bottle.notes, "notes");
 
     // Empty and null sections mean the same.
-    let bottle = fx.bottle("env:\ngit: ~\negress_proxy: {}\negress: null\nruntime:\n").unwrap();
+    let bottle = fx
+        .bottle("env:\ngit: ~\negress_proxy: {}\negress: null\nruntime:\n")
+        .unwrap();
     assert_eq!(bottle.runtime, Runtime::Auto);
     let value = serde_json::to_value(fx.bottle("").unwrap()).unwrap();
     assert_eq!(
         value["egress"],
         json!({"firewall": "builtin", "allowlist": [], "pipelock_image": null})
     );
-    assert_eq!(value["egress_proxy"], json!({"routes": []}));
+    assert_eq!(
+        value["egress_proxy"],
+        json!({"routes": [], "upstream_ca": [], "allow_cidrs": []})
+    );
 }
 
 #[test]
@@ -270,7 +311,12 @@ fn bad_env_entries_are_refused_where_they_are() {
     let fx = Fixture::new();
     let path = fx.bottle_path();
     let p = problem(fx.bottle("env:\n  OK: x\n  BAD-NAME: y\n"));
-    assert_problem(&p, &path, 4, &["`BAD-NAME` is not a valid environment variable name"]);
+    assert_problem(
+        &p,
+        &path,
+        4,
+        &["`BAD-NAME` is not a valid environment variable name"],
+    );
     let p = problem(fx.bottle("env:\n  A: \"line\\nbreak\"\n"));
     assert_problem(&p, &path, 3, &["env.A", "newline or NUL"]);
     let p = problem(fx.bottle("env:\n  A: \"nul\\0\"\n"));
@@ -298,19 +344,34 @@ fn runtime_values() {
         assert_eq!(serde_json::to_value(runtime).unwrap(), json!(text));
     }
     let p = problem(fx.bottle("supervise: false\nruntime: gvisor\n"));
-    assert_problem(&p, &fx.bottle_path(), 3, &["unknown variant `gvisor`", "`runsc`", "hint:"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        3,
+        &["unknown variant `gvisor`", "`runsc`", "hint:"],
+    );
 }
 
 #[test]
 fn firewall_values() {
     let fx = Fixture::new();
-    for (text, firewall) in [("builtin", Firewall::Builtin), ("pipelock", Firewall::Pipelock)] {
-        let bottle = fx.bottle(&format!("egress:\n  firewall: {text}\n")).unwrap();
+    for (text, firewall) in [
+        ("builtin", Firewall::Builtin),
+        ("pipelock", Firewall::Pipelock),
+    ] {
+        let bottle = fx
+            .bottle(&format!("egress:\n  firewall: {text}\n"))
+            .unwrap();
         assert_eq!(bottle.egress.firewall, firewall);
         assert_eq!(serde_json::to_value(firewall).unwrap(), json!(text));
     }
     let p = problem(fx.bottle("egress:\n  firewall: iptables\n"));
-    assert_problem(&p, &fx.bottle_path(), 3, &["egress.firewall", "`builtin` or `pipelock`"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        3,
+        &["egress.firewall", "`builtin` or `pipelock`"],
+    );
 }
 
 #[test]
@@ -339,7 +400,11 @@ fn sections_without_their_plugin_are_unknown_keys() {
         &p,
         &fx.bottle_path(),
         3,
-        &["unknown key `audit` in the bottle manifest", "`flag`", "need the plugin installed"],
+        &[
+            "unknown key `audit` in the bottle manifest",
+            "`flag`",
+            "need the plugin installed",
+        ],
     );
     let p = problem(fx.bottle_with("audti: {}\n", &plugins(&["audit"])));
     assert!(p.message.contains("did you mean `audit`?"), "{p}");
@@ -360,12 +425,17 @@ fn plugin_sections_refuse_what_json_cannot_hold() {
 #[test]
 fn image_and_dockerfile_conflict() {
     let fx = Fixture::new();
-    let p = problem(fx.bottle("image: ghcr.io/acme/agent:1\nsupervise: true\ndockerfile: Dockerfile\n"));
+    let p = problem(
+        fx.bottle("image: ghcr.io/acme/agent:1\nsupervise: true\ndockerfile: Dockerfile\n"),
+    );
     assert_problem(
         &p,
         &fx.bottle_path(),
         4,
-        &["`image` and `dockerfile` are both set", "hint: keep `image`"],
+        &[
+            "`image` and `dockerfile` are both set",
+            "hint: keep `image`",
+        ],
     );
     let bottle = fx.bottle("image: ghcr.io/acme/agent:1\n").unwrap();
     assert_eq!(bottle.image.as_deref(), Some("ghcr.io/acme/agent:1"));
@@ -377,13 +447,27 @@ fn image_and_dockerfile_conflict() {
 fn dockerfile_paths_are_resolved() {
     let fx = Fixture::new();
     let bottle = fx.bottle("dockerfile: ~/images/Dockerfile\n").unwrap();
-    assert_eq!(bottle.dockerfile, Some(fx.user_home.join("images/Dockerfile")));
+    assert_eq!(
+        bottle.dockerfile,
+        Some(fx.user_home.join("images/Dockerfile"))
+    );
     let bottle = fx.bottle("dockerfile: /abs/Dockerfile\n").unwrap();
-    assert_eq!(bottle.dockerfile.as_deref(), Some(std::path::Path::new("/abs/Dockerfile")));
+    assert_eq!(
+        bottle.dockerfile.as_deref(),
+        Some(std::path::Path::new("/abs/Dockerfile"))
+    );
     let bottle = fx.bottle("dockerfile: ../Dockerfile\n").unwrap();
-    assert_eq!(bottle.dockerfile, Some(fx.home.join("bottles/../Dockerfile")));
+    assert_eq!(
+        bottle.dockerfile,
+        Some(fx.home.join("bottles/../Dockerfile"))
+    );
     let p = problem(fx.bottle("supervise: true\ndockerfile: ~bob/Dockerfile\n"));
-    assert_problem(&p, &fx.bottle_path(), 3, &["cannot expand `~bob/Dockerfile`"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        3,
+        &["cannot expand `~bob/Dockerfile`"],
+    );
 }
 
 #[test]
@@ -391,5 +475,10 @@ fn supervise_must_be_a_boolean() {
     let fx = Fixture::new();
     assert!(fx.bottle("supervise: true\n").unwrap().supervise);
     let p = problem(fx.bottle("supervise: \"true\"\n"));
-    assert_problem(&p, &fx.bottle_path(), 2, &["expected a boolean", "`true` or `false`"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        2,
+        &["expected a boolean", "`true` or `false`"],
+    );
 }

@@ -24,7 +24,10 @@ fn finds_agents_and_bottles_sorted() {
     assert_eq!(names(catalog.agents()), ["a-2", "coder"]);
     assert_eq!(names(catalog.bottles()), ["ci", "dev"]);
     let entry = catalog.agent_entry("coder").unwrap();
-    assert_eq!((entry.path.clone(), entry.source, entry.shadows.clone()), (coder, Source::Home, None));
+    assert_eq!(
+        (entry.path.clone(), entry.source, entry.shadows.clone()),
+        (coder, Source::Home, None)
+    );
     assert_eq!(catalog.bottle_entry("dev").unwrap().path, dev);
     assert!(catalog.warnings().is_empty(), "{:?}", catalog.warnings());
     assert!(!catalog.is_empty());
@@ -44,7 +47,10 @@ fn files_with_bad_names_are_skipped_with_a_warning() {
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     let for_bad = warnings.iter().find(|w| w.path == bad).unwrap().to_string();
     assert!(for_bad.contains(&bad.display().to_string()), "{for_bad}");
-    assert!(for_bad.contains("`My_Bottle` is not a valid name"), "{for_bad}");
+    assert!(
+        for_bad.contains("`My_Bottle` is not a valid name"),
+        "{for_bad}"
+    );
     assert!(for_bad.contains("[a-z][a-z0-9-]*"), "{for_bad}");
     assert!(warnings.iter().any(|w| w.path == agent), "{warnings:?}");
 }
@@ -85,7 +91,10 @@ fn project_bottles_are_ignored_with_a_warning() {
     assert!(text.contains("ignored"), "{text}");
     assert!(text.contains("trust boundary"), "{text}");
     let target = fx.home.join("bottles/dev.md");
-    assert!(text.contains(&format!("move it to {}", target.display())), "{text}");
+    assert!(
+        text.contains(&format!("move it to {}", target.display())),
+        "{text}"
+    );
 }
 
 #[test]
@@ -101,7 +110,10 @@ fn project_agents_shadow_home_agents() {
     assert_eq!(entry.source, Source::Project);
     assert_eq!(entry.shadows, Some(home_agent));
     let helper = catalog.agent_entry("helper").unwrap();
-    assert_eq!((helper.path.clone(), helper.shadows.clone()), (only_local, None));
+    assert_eq!(
+        (helper.path.clone(), helper.shadows.clone()),
+        (only_local, None)
+    );
 
     let agent = catalog.agent("coder").unwrap();
     assert_eq!(agent.prompt, "Project prompt.");
@@ -114,10 +126,18 @@ fn unknown_agents_list_the_known_ones() {
     fx.agent_file("coder", AGENT);
     fx.project_agent_file("reviewer", AGENT);
     let err = fx.catalog().agent("codr").unwrap_err();
-    assert!(matches!(&err, ManifestError::UnknownAgent { known, .. } if known == &["coder", "reviewer"]));
+    assert!(
+        matches!(&err, ManifestError::UnknownAgent { known, .. } if known == &["coder", "reviewer"])
+    );
     let text = err.to_string();
-    assert!(text.contains("unknown agent `codr`; known agents: coder, reviewer"), "{text}");
-    assert!(text.contains(&fx.home.join("agents/codr.md").display().to_string()), "{text}");
+    assert!(
+        text.contains("unknown agent `codr`; known agents: coder, reviewer"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&fx.home.join("agents/codr.md").display().to_string()),
+        "{text}"
+    );
 
     let err = Fixture::new().catalog().agent("x").unwrap_err();
     assert!(err.to_string().contains("no agents are defined"), "{err}");
@@ -138,10 +158,17 @@ fn an_agent_naming_an_unknown_bottle_lists_the_known_ones() {
         )),
         "{text}"
     );
-    assert!(text.contains(&fx.home.join("bottles/prod.md").display().to_string()), "{text}");
+    assert!(
+        text.contains(&fx.home.join("bottles/prod.md").display().to_string()),
+        "{text}"
+    );
 
     let err = fx.catalog().bottle("nope", &BTreeSet::new()).unwrap_err();
-    assert!(err.to_string().starts_with("unknown bottle `nope`; known bottles: ci, dev"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("unknown bottle `nope`; known bottles: ci, dev"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -150,7 +177,10 @@ fn resolve_returns_the_agent_and_its_bottle() {
     fx.agent_file("coder", AGENT);
     fx.bottle_file("dev", BOTTLE);
     let (agent, bottle) = fx.catalog().resolve("coder", &BTreeSet::new()).unwrap();
-    assert_eq!((agent.name.as_str(), bottle.name.as_str()), ("coder", "dev"));
+    assert_eq!(
+        (agent.name.as_str(), bottle.name.as_str()),
+        ("coder", "dev")
+    );
     assert!(bottle.supervise);
 }
 
@@ -196,5 +226,8 @@ fn without_a_user_home_tilde_paths_are_errors() {
     fx.bottle_file("dev", "---\ndockerfile: ~/Dockerfile\n---\n");
     let catalog = Catalog::discover(&fx.home, &fx.cwd).with_user_home(None);
     let err = catalog.bottle("dev", &BTreeSet::new()).unwrap_err();
-    assert!(err.to_string().contains("home directory is unknown"), "{err}");
+    assert!(
+        err.to_string().contains("home directory is unknown"),
+        "{err}"
+    );
 }

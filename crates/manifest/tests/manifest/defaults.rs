@@ -15,7 +15,11 @@ fn the_default_agent_parses() {
     assert_eq!(agent.command, None);
     assert!(agent.skills.is_empty());
     for topic in ["proxy", "supervise", "git push", "git gate"] {
-        assert!(agent.prompt.contains(topic), "no {topic:?} in:\n{}", agent.prompt);
+        assert!(
+            agent.prompt.contains(topic),
+            "no {topic:?} in:\n{}",
+            agent.prompt
+        );
     }
     assert!(!agent.prompt.starts_with('\n') && !agent.prompt.ends_with('\n'));
 }
@@ -26,7 +30,10 @@ fn the_default_bottle_parses() {
     assert_eq!(bottle.name, "default");
     assert_eq!(bottle.source, Source::Embedded);
     assert_eq!(bottle.path, None);
-    assert!(bottle.env.is_empty(), "the default must need no host variables");
+    assert!(
+        bottle.env.is_empty(),
+        "the default must need no host variables"
+    );
     assert!(bottle.git.is_empty() && bottle.egress_proxy.routes.is_empty());
     assert_eq!(bottle.egress.firewall, Firewall::Builtin);
     assert!(!bottle.supervise);
@@ -38,7 +45,10 @@ fn the_default_bottle_parses() {
 #[test]
 fn the_defaults_are_ordinary_manifests() {
     let origin = Origin::embedded("claude");
-    assert_eq!(Agent::parse(defaults::AGENT_MD, &origin).unwrap(), defaults::agent());
+    assert_eq!(
+        Agent::parse(defaults::AGENT_MD, &origin).unwrap(),
+        defaults::agent()
+    );
     let origin = Origin::embedded("default");
     let bottle = Bottle::parse(defaults::BOTTLE_MD, &origin, &BTreeSet::new(), None).unwrap();
     assert_eq!(bottle, defaults::bottle());
@@ -47,5 +57,9 @@ fn the_defaults_are_ordinary_manifests() {
 #[test]
 fn embedded_errors_name_the_built_in_manifest() {
     let err = Agent::parse("no frontmatter", &Origin::embedded("claude")).unwrap_err();
-    assert!(err.to_string().starts_with("<built-in agent `claude`>:1:1:"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("<built-in agent `claude`>:1:1:"),
+        "{err}"
+    );
 }

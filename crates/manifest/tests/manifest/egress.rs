@@ -22,8 +22,15 @@ fn a_misspelt_section_suggests_egress_proxy() {
 fn unknown_keys_in_routes_and_auth_are_refused() {
     let fx = Fixture::new();
     let p = problem(fx.bottle(&route("      hots: x\n")));
-    assert_problem(&p, &fx.bottle_path(), 5, &["unknown key `hots` in egress_proxy.routes[0]"]);
-    let p = problem(fx.bottle(&route("      auth:\n        scheme: token\n        token_env: GH\n")));
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["unknown key `hots` in egress_proxy.routes[0]"],
+    );
+    let p = problem(fx.bottle(&route(
+        "      auth:\n        scheme: token\n        token_env: GH\n",
+    )));
     assert_problem(
         &p,
         &fx.bottle_path(),
@@ -31,12 +38,27 @@ fn unknown_keys_in_routes_and_auth_are_refused() {
         &["unknown key `token_env` in egress_proxy.routes[0].auth; did you mean `token_ref`?"],
     );
     let p = problem(fx.bottle("egress_proxy:\n  route: []\n"));
-    assert_problem(&p, &fx.bottle_path(), 3, &["in egress_proxy; did you mean `routes`?"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        3,
+        &["in egress_proxy; did you mean `routes`?"],
+    );
     let p = problem(fx.bottle("egress:\n  allow_list: [a.com]\n"));
-    assert_problem(&p, &fx.bottle_path(), 3, &["in egress; did you mean `allowlist`?"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        3,
+        &["in egress; did you mean `allowlist`?"],
+    );
     let p = problem(fx.bottle("egress:\n  zzz: 1\n"));
     assert!(p.message.ends_with("unknown key `zzz` in egress"), "{p}");
-    assert!(p.hint.as_deref().unwrap().contains("`firewall`, `allowlist`, `pipelock_image`"));
+    assert!(
+        p.hint
+            .as_deref()
+            .unwrap()
+            .contains("`firewall`, `allowlist`, `pipelock_image`")
+    );
 }
 
 #[test]
@@ -66,7 +88,10 @@ fn half_an_auth_pair_says_which_half_is_missing() {
         &p,
         &fx.bottle_path(),
         5,
-        &["has `token_ref` but no `scheme`", "`scheme: Bearer` or `scheme: token`"],
+        &[
+            "has `token_ref` but no `scheme`",
+            "`scheme: Bearer` or `scheme: token`",
+        ],
     );
 }
 
@@ -78,15 +103,26 @@ fn schemes_are_bearer_or_token() {
         &p,
         &fx.bottle_path(),
         5,
-        &["auth.scheme", "`basic` is not an auth scheme", "`Bearer` or `token`"],
+        &[
+            "auth.scheme",
+            "`basic` is not an auth scheme",
+            "`Bearer` or `token`",
+        ],
     );
 }
 
 #[test]
 fn token_refs_are_variable_names() {
     let fx = Fixture::new();
-    let p = problem(fx.bottle(&route("      auth: {scheme: token, token_ref: \"${GH}\"}\n")));
-    assert_problem(&p, &fx.bottle_path(), 5, &["auth.token_ref", "not a valid environment variable"]);
+    let p = problem(fx.bottle(&route(
+        "      auth: {scheme: token, token_ref: \"${GH}\"}\n",
+    )));
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["auth.token_ref", "not a valid environment variable"],
+    );
 }
 
 #[test]
@@ -103,27 +139,42 @@ fn route_hosts_are_bare_lowercase_names() {
             &p,
             &fx.bottle_path(),
             4,
-            &["egress_proxy.routes[0].host", "is not a bare host name", fix],
+            &[
+                "egress_proxy.routes[0].host",
+                "is not a bare host name",
+                fix,
+            ],
         );
     }
     let p = problem(fx.bottle("egress_proxy:\n  routes:\n    - host: \"a b\"\n"));
     assert!(p.message.contains("not a valid host name"), "{p}");
-    let p = problem(fx.bottle("egress_proxy:\n  routes:\n    - auth: {}\n"));
+    let p = problem(fx.bottle("egress_proxy:\n  routes:\n    - path_allowlist: [/x/]\n"));
     assert!(p.message.contains("missing key `host`"), "{p}");
 }
 
 #[test]
 fn path_allowlists_hold_absolute_prefixes() {
     let fx = Fixture::new();
-    let p = problem(fx.bottle(&route("      path_allowlist:\n        - /ok/\n        - repos/\n")));
+    let p = problem(fx.bottle(&route(
+        "      path_allowlist:\n        - /ok/\n        - repos/\n",
+    )));
     assert_problem(
         &p,
         &fx.bottle_path(),
         7,
-        &["path_allowlist[1]", "`repos/` is not a path prefix", "`/repos/`"],
+        &[
+            "path_allowlist[1]",
+            "`repos/` is not a path prefix",
+            "`/repos/`",
+        ],
     );
     let p = problem(fx.bottle(&route("      path_allowlist: []\n")));
-    assert_problem(&p, &fx.bottle_path(), 5, &["path_allowlist is an empty list"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["path_allowlist is an empty list"],
+    );
 }
 
 #[test]
@@ -136,7 +187,11 @@ fn a_host_with_two_routes_is_refused_at_the_second() {
         &p,
         &fx.bottle_path(),
         6,
-        &["egress_proxy.routes[2].host", "`api.github.com` has two routes", "merge them"],
+        &[
+            "egress_proxy.routes[2].host",
+            "`api.github.com` has two routes",
+            "merge them",
+        ],
     );
 }
 
@@ -152,7 +207,11 @@ fn cred_proxy_prints_the_egress_proxy_equivalent() {
         &p,
         &fx.bottle_path(),
         3,
-        &["`cred_proxy`", "`egress_proxy`", "replace the `cred_proxy:` block"],
+        &[
+            "`cred_proxy`",
+            "`egress_proxy`",
+            "replace the `cred_proxy:` block",
+        ],
     );
     let hint = p.hint.unwrap();
     let expected = "egress_proxy:\n  routes:\n    - host: api.github.com\n      auth:\n        \
@@ -173,18 +232,58 @@ fn the_converted_cred_proxy_block_parses() {
     let block = &hint[hint.find("egress_proxy:").unwrap()..];
     let bottle = fx.bottle(&format!("{block}\n")).unwrap();
     assert_eq!(bottle.egress_proxy.routes[0].host, "api.github.com");
-    assert_eq!(bottle.egress_proxy.routes[0].auth.as_ref().unwrap().token_ref, "GH");
+    assert_eq!(
+        bottle.egress_proxy.routes[0]
+            .auth
+            .as_ref()
+            .unwrap()
+            .token_ref,
+        "GH"
+    );
 }
 
 #[test]
 fn allowlists_hold_hosts_and_globs() {
     let fx = Fixture::new();
-    let bottle = fx.bottle("egress:\n  allowlist:\n    - PyPI.org\n    - \"*.npmjs.org\"\n").unwrap();
+    let bottle = fx
+        .bottle("egress:\n  allowlist:\n    - PyPI.org\n    - \"*.npmjs.org\"\n")
+        .unwrap();
     assert_eq!(bottle.egress.allowlist, ["pypi.org", "*.npmjs.org"]);
     let p = problem(fx.bottle("egress:\n  allowlist:\n    - pypi.org\n    - https://x.com\n"));
-    assert_problem(&p, &fx.bottle_path(), 5, &["egress.allowlist[1]", "`x.com`"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["egress.allowlist[1]", "`x.com`"],
+    );
     let p = problem(fx.bottle("egress:\n  allowlist: [\"x.*\"]\n"));
     assert!(p.message.contains("not a valid host glob"), "{p}");
     let p = problem(fx.bottle("egress:\n  allowlist: [a.com, a.com]\n"));
     assert!(p.message.contains("`a.com` is listed twice"), "{p}");
+}
+
+#[test]
+fn upstream_cas_and_private_ranges_are_checked() {
+    let fx = Fixture::new();
+    let ca = fx.user_home.join("corp-ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let yaml = format!(
+        "egress_proxy:\n  upstream_ca: [{}]\n  allow_cidrs: [10.20.0.0/16, \"fd00::/8\"]\n",
+        ca.display()
+    );
+    let bottle = fx.bottle(&yaml).unwrap();
+    assert_eq!(bottle.egress_proxy.upstream_ca, [ca]);
+    assert_eq!(
+        bottle.egress_proxy.allow_cidrs,
+        ["10.20.0.0/16", "fd00::/8"]
+    );
+    let p = problem(fx.bottle("egress_proxy:\n  upstream_ca: [/nowhere/ca.pem]\n"));
+    assert!(
+        p.message.contains("is not a file") && p.message.contains("upstream_ca"),
+        "{p}"
+    );
+    for bad in ["10.0.0.0", "10.0.0.0/33", "example.com/8"] {
+        let p = problem(fx.bottle(&format!("egress_proxy:\n  allow_cidrs: [\"{bad}\"]\n")));
+        assert!(p.message.contains("is not a CIDR"), "{bad}: {p}");
+    }
 }

@@ -11,12 +11,21 @@ fn misspelt_keys_suggest_the_right_one() {
         &p,
         &fx.bottle_path(),
         4,
-        &["unknown key `Upstrem` in git[0]; did you mean `Upstream`?", "`KnownHostKey`"],
+        &[
+            "unknown key `Upstrem` in git[0]; did you mean `Upstream`?",
+            "`KnownHostKey`",
+        ],
     );
     let entry = git_entry(&fx, "app") + "    AllowForcePush: true\n";
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
-    assert!(p.message.contains("unknown key `AllowForcePush` in git[0]"), "{p}");
-    assert!(p.hint.as_deref().unwrap().contains("`allow_force_push`"), "{p}");
+    assert!(
+        p.message.contains("unknown key `AllowForcePush` in git[0]"),
+        "{p}"
+    );
+    assert!(
+        p.hint.as_deref().unwrap().contains("`allow_force_push`"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -34,7 +43,11 @@ fn duplicate_names_are_refused_at_the_second() {
         &p,
         &fx.bottle_path(),
         11,
-        &["git[2].Name", "repository name `app` is used by git[0] and git[2]", "hint:"],
+        &[
+            "git[2].Name",
+            "repository name `app` is used by git[0] and git[2]",
+            "hint:",
+        ],
     );
 }
 
@@ -52,7 +65,12 @@ fn an_extra_host_with_two_addresses_across_entries_is_refused() {
         &p,
         &fx.bottle_path(),
         14,
-        &["`git.internal`", "10.0.0.1 in git[0]", "10.0.0.2 in git[1]", "same IP"],
+        &[
+            "`git.internal`",
+            "10.0.0.1 in git[0]",
+            "10.0.0.2 in git[1]",
+            "same IP",
+        ],
     );
 }
 
@@ -67,7 +85,10 @@ fn the_same_address_in_several_entries_is_fine() {
     );
     let bottle = fx.bottle(&yaml).unwrap();
     assert_eq!(bottle.git[1].extra_hosts.len(), 2);
-    assert_eq!(bottle.git[1].extra_hosts["other.internal"].to_string(), "::1");
+    assert_eq!(
+        bottle.git[1].extra_hosts["other.internal"].to_string(),
+        "::1"
+    );
 }
 
 #[test]
@@ -82,17 +103,32 @@ fn an_extra_host_given_twice_in_one_map_names_both_addresses() {
         &p,
         &fx.bottle_path(),
         9,
-        &["`git.internal` is listed twice in git[0].ExtraHosts", "10.0.0.1", "10.0.0.9"],
+        &[
+            "`git.internal` is listed twice in git[0].ExtraHosts",
+            "10.0.0.1",
+            "10.0.0.9",
+        ],
     );
 }
 
 #[test]
 fn extra_hosts_need_ip_addresses_and_host_names() {
     let fx = Fixture::new();
-    let yaml = format!("git:\n{}    ExtraHosts:\n      git.internal: gateway\n", git_entry(&fx, "app"));
+    let yaml = format!(
+        "git:\n{}    ExtraHosts:\n      git.internal: gateway\n",
+        git_entry(&fx, "app")
+    );
     let p = problem(fx.bottle(&yaml));
-    assert_problem(&p, &fx.bottle_path(), 8, &["`gateway` is not an IP address"]);
-    let yaml = format!("git:\n{}    ExtraHosts:\n      \"bad host\": 10.0.0.1\n", git_entry(&fx, "app"));
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        8,
+        &["`gateway` is not an IP address"],
+    );
+    let yaml = format!(
+        "git:\n{}    ExtraHosts:\n      \"bad host\": 10.0.0.1\n",
+        git_entry(&fx, "app")
+    );
     let p = problem(fx.bottle(&yaml));
     assert_problem(&p, &fx.bottle_path(), 8, &["not a valid host name"]);
 }
@@ -106,7 +142,10 @@ fn a_missing_identity_file_key_is_reported() {
         &p,
         &fx.bottle_path(),
         3,
-        &["git[0]: missing key `IdentityFile`", "hint: add `IdentityFile: ~/.ssh/"],
+        &[
+            "git[0]: missing key `IdentityFile`",
+            "hint: add `IdentityFile: ~/.ssh/",
+        ],
     );
 }
 
@@ -155,12 +194,20 @@ fn bad_upstreams_show_the_expected_form() {
         ("https://github.com/org/app.git", "only speaks SSH"),
         ("ssh://github.com/org/app.git", "no user"),
         ("ssh://git@github.com", "no path"),
-        ("ssh://git@github.com:99999/org/app.git", "not a port number"),
+        (
+            "ssh://git@github.com:99999/org/app.git",
+            "not a port number",
+        ),
         ("github.com/org/app", "ssh://user@host[:port]/path"),
     ] {
         let entry = git_entry(&fx, "app").replace("ssh://git@github.com/org/app.git", upstream);
         let p = problem(fx.bottle(&format!("git:\n{entry}")));
-        assert_problem(&p, &fx.bottle_path(), 4, &["git[0].Upstream", upstream, expected]);
+        assert_problem(
+            &p,
+            &fx.bottle_path(),
+            4,
+            &["git[0].Upstream", upstream, expected],
+        );
         assert!(p.hint.as_deref().unwrap().contains("ssh://"), "{p}");
     }
 }
@@ -168,10 +215,17 @@ fn bad_upstreams_show_the_expected_form() {
 #[test]
 fn scp_style_upstreams_get_the_ssh_equivalent() {
     let fx = Fixture::new();
-    let entry =
-        git_entry(&fx, "app").replace("ssh://git@github.com/org/app.git", "git@github.com:org/app.git");
+    let entry = git_entry(&fx, "app").replace(
+        "ssh://git@github.com/org/app.git",
+        "git@github.com:org/app.git",
+    );
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
-    assert_problem(&p, &fx.bottle_path(), 4, &["`ssh://git@github.com/org/app.git`"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        4,
+        &["`ssh://git@github.com/org/app.git`"],
+    );
 }
 
 #[test]
@@ -180,16 +234,27 @@ fn host_keys_are_checked() {
     for (key, expected) in [
         ("ssh-ed25519", "base64 key is missing"),
         ("ssh-ed25519 not*base64", "not valid base64"),
-        ("ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", "not a `ecdsa-sha2-nistp256` key"),
+        (
+            "ecdsa-sha2-nistp256 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+            "not a `ecdsa-sha2-nistp256` key",
+        ),
         ("rsa AAAA", "not an SSH key type"),
     ] {
         let entry = git_entry(&fx, "app").replace(GITHUB_KEY, key);
         let p = problem(fx.bottle(&format!("git:\n{entry}")));
-        assert_problem(&p, &fx.bottle_path(), 6, &["git[0].KnownHostKey", expected, "ssh-keyscan"]);
+        assert_problem(
+            &p,
+            &fx.bottle_path(),
+            6,
+            &["git[0].KnownHostKey", expected, "ssh-keyscan"],
+        );
     }
     let entry = git_entry(&fx, "app").replace(GITHUB_KEY, &format!("github.com {GITHUB_KEY}"));
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
-    assert!(p.hint.as_deref().unwrap().contains("drop the host name"), "{p}");
+    assert!(
+        p.hint.as_deref().unwrap().contains("drop the host name"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -197,7 +262,12 @@ fn names_are_checked() {
     let fx = Fixture::new();
     let entry = git_entry(&fx, "app").replace("Name: app", "Name: my/app");
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
-    assert_problem(&p, &fx.bottle_path(), 3, &["`my/app` is not a valid repository name"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        3,
+        &["`my/app` is not a valid repository name"],
+    );
     let entry = git_entry(&fx, "app").replace("  - Name: app\n    Upstream", "  - Upstream");
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
     assert!(p.message.contains("missing key `Name`"), "{p}");
@@ -206,13 +276,20 @@ fn names_are_checked() {
 #[test]
 fn gate_settings_default_to_the_safe_side() {
     let fx = Fixture::new();
-    let bottle = fx.bottle(&format!("git:\n{}", git_entry(&fx, "app"))).unwrap();
+    let bottle = fx
+        .bottle(&format!("git:\n{}", git_entry(&fx, "app")))
+        .unwrap();
     let repo = &bottle.git[0];
     assert!(repo.protected.is_empty() && repo.allowed_refs.is_empty());
     assert!(!repo.allow_force_push && !repo.allow_delete);
     let entry = git_entry(&fx, "app") + "    protected: [\"has space\"]\n";
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
-    assert_problem(&p, &fx.bottle_path(), 7, &["git[0].protected[0]", "not a valid ref glob"]);
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        7,
+        &["git[0].protected[0]", "not a valid ref glob"],
+    );
     let entry = git_entry(&fx, "app") + "    allow_delete: sometimes\n";
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
     assert_problem(&p, &fx.bottle_path(), 7, &["expected a boolean"]);
