@@ -120,7 +120,7 @@ enum Outcome {
     /// The session ran; its exit code.
     Exited(i64),
     /// Detached after provisioning.
-    Detached(Running),
+    Detached(Box<Running>),
     /// Failed.
     Failed(anyhow::Error),
     /// Interrupted by a signal.
@@ -295,12 +295,12 @@ async fn run_bottle(
     }
     let ca_fingerprints = input.ca_fingerprints.clone();
     if options.detach {
-        return Ok(Outcome::Detached(Running {
+        return Ok(Outcome::Detached(Box::new(Running {
             identity: identity.clone(),
             plan,
             agent_container: agent,
             ca_fingerprints,
-        }));
+        })));
     }
     let workdir = if options.cwd.is_some() {
         "/workspace"

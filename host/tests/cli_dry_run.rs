@@ -284,10 +284,10 @@ fn an_agent_naming_an_unknown_bottle_lists_the_known_ones() {
 }
 
 #[test]
-fn launching_for_real_is_refused_honestly_until_the_launch_exists() {
+fn without_a_terminal_a_launch_needs_yes() {
     let home = Home::new();
     let err = stderr_of_failure(&home.bottle(&["start"]));
-    assert!(err.contains("not part of this release yet"), "{err}");
+    assert!(err.contains("no terminal to confirm the launch on; pass --yes"), "{err}");
 }
 
 #[test]

@@ -60,7 +60,8 @@ impl TestBottle {
             docker,
         };
         // Identities are global to the engine: each test's agent has its own name.
-        let agent = format!("---\nbottle: test\ncommand: [\"sleep\", \"300\"]\n---\nTest agent.\n");
+        let agent =
+            "---\nbottle: test\ncommand: [\"sleep\", \"300\"]\n---\nTest agent.\n".to_string();
         bottle.write(&format!("agents/t-{name}.md"), &agent);
         bottle.agent.set(format!("t-{name}")).unwrap();
         Some(bottle)

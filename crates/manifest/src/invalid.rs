@@ -19,7 +19,9 @@ pub(crate) struct Invalid {
     pub hint: Option<String>,
     /// Where in the document, when the library's path would be wrong or missing.
     pub at: Option<String>,
-    pub find: Option<Find>,
+    /// Boxed: most problems are placed by the YAML library, and a small `Invalid` keeps every
+    /// `Result<_, Invalid>` in the parser cheap to return.
+    pub find: Option<Box<Find>>,
 }
 
 /// A `key: value` line to look for in the frontmatter, for errors the YAML library cannot place.
@@ -59,23 +61,23 @@ impl Invalid {
 
     /// Locates the problem at the `skip`-th later occurrence of `key: value`.
     pub fn find(mut self, key: &str, value: Option<&str>, skip: usize) -> Self {
-        self.find = Some(Find {
+        self.find = Some(Box::new(Find {
             key: key.to_string(),
             value: value.map(str::to_string),
             skip,
             top_level: false,
-        });
+        }));
         self
     }
 
     /// Locates the problem at the top-level key `key`.
     pub fn find_top(mut self, key: &str, skip: usize) -> Self {
-        self.find = Some(Find {
+        self.find = Some(Box::new(Find {
             key: key.to_string(),
             value: None,
             skip,
             top_level: true,
-        });
+        }));
         self
     }
 

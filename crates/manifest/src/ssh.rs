@@ -175,7 +175,7 @@ fn check_blob(key_type: &str, blob: &str) -> Result<(), String> {
 
 /// Standard base64 with padding, as in `known_hosts`.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || text.len() % 4 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(4) {
         return None;
     }
     let digits = text.trim_end_matches('=');

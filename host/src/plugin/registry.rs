@@ -165,10 +165,10 @@ impl Registry {
                 info.name
             )));
         }
-        if let Some(expected) = expected_name {
-            if info.name != expected {
-                return Err(invalid(format!("describe() gave the name `{}`", info.name)));
-            }
+        if let Some(expected) = expected_name
+            && info.name != expected
+        {
+            return Err(invalid(format!("describe() gave the name `{}`", info.name)));
         }
         if let Some(other) = self
             .plugins

@@ -203,16 +203,16 @@ impl PluginRuntime {
         sha256: &str,
     ) -> Result<(Component, bool), PluginError> {
         let cached_path = self.cache_path(sha256);
-        if let Some(path) = &cached_path {
-            if path.exists() {
-                // SAFETY: the file is in the user's private cache directory and was written by
-                // `Engine::precompile_component` of an engine with the same compatibility hash (the
-                // directory name); a corrupt file fails to deserialize and is rebuilt below.
-                match unsafe { Component::deserialize_file(&self.engine, path) } {
-                    Ok(component) => return Ok((component, true)),
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "rebuilding cached plugin: {e}")
-                    }
+        if let Some(path) = &cached_path
+            && path.exists()
+        {
+            // SAFETY: the file is in the user's private cache directory and was written by
+            // `Engine::precompile_component` of an engine with the same compatibility hash (the
+            // directory name); a corrupt file fails to deserialize and is rebuilt below.
+            match unsafe { Component::deserialize_file(&self.engine, path) } {
+                Ok(component) => return Ok((component, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "rebuilding cached plugin: {e}")
                 }
             }
         }
@@ -220,10 +220,10 @@ impl PluginRuntime {
             .engine
             .precompile_component(wasm)
             .map_err(|e| PluginError::new(label, PluginErrorKind::Load(root_cause(&e))))?;
-        if let Some(path) = &cached_path {
-            if let Err(e) = write_cache_file(path, &compiled) {
-                tracing::warn!(path = %path.display(), "could not cache compiled plugin: {e}");
-            }
+        if let Some(path) = &cached_path
+            && let Err(e) = write_cache_file(path, &compiled)
+        {
+            tracing::warn!(path = %path.display(), "could not cache compiled plugin: {e}");
         }
         // SAFETY: `compiled` was produced just now by this engine.
         let component = unsafe { Component::deserialize(&self.engine, &compiled) }
