@@ -287,7 +287,10 @@ fn an_agent_naming_an_unknown_bottle_lists_the_known_ones() {
 fn without_a_terminal_a_launch_needs_yes() {
     let home = Home::new();
     let err = stderr_of_failure(&home.bottle(&["start"]));
-    assert!(err.contains("no terminal to confirm the launch on; pass --yes"), "{err}");
+    assert!(
+        err.contains("no terminal to confirm the launch on; pass --yes"),
+        "{err}"
+    );
 }
 
 #[test]
