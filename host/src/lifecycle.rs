@@ -240,22 +240,22 @@ async fn run_bottle(
     secrets: &SecretValues,
     state_dir: &std::path::Path,
 ) -> anyhow::Result<Outcome> {
-    let progress = spinner();
+    let progress = Progress::new(spinner());
     let dry = plan::assemble(&mut registry, &input)?;
-    progress.set_message("checking for leftovers");
+    progress.step("checking for leftovers");
     launch::probe_orphans(engine, identity, &dry).await?;
-    progress.set_message("creating networks");
+    progress.step("creating networks");
     input.internal_cidr = launch::create_networks(engine, ledger, identity, options).await?;
-    progress.set_message("minting CAs");
+    progress.step("minting CAs");
     let cas = mint_cas(ledger, options, identity, &dry)?;
     input.ca_fingerprints = cas
         .iter()
         .map(|(name, ca)| (name.clone(), ca.sha256.clone()))
         .collect();
     let plan = plan::assemble(&mut registry, &input)?;
-    progress.set_message("preparing images");
-    let (images, agent_image) = prepare_images(engine, options, &plan, &progress).await?;
-    progress.set_message("starting sidecars");
+    progress.step("preparing images");
+    let (images, agent_image) = prepare_images(engine, options, &plan, &progress.bar).await?;
+    progress.step("starting sidecars");
     let ctx = SidecarContext {
         engine,
         ledger,
@@ -266,9 +266,8 @@ async fn run_bottle(
         secrets,
         state_dir,
     };
-    launch::start_sidecars(&ctx, &plan).await?;
-    progress.set_message("starting the agent");
-    let agent = launch::start_agent(
+    // The agent container is created while the sidecars start, and started only after.
+    let agent = launch::create_agent(
         engine,
         ledger,
         identity,
@@ -276,9 +275,11 @@ async fn run_bottle(
         &plan,
         &agent_image,
         secrets,
-    )
-    .await?;
-    progress.set_message("provisioning the agent");
+    );
+    let (_, agent) = tokio::try_join!(launch::start_sidecars(&ctx, &plan), agent)?;
+    progress.step("starting the agent");
+    launch::start_agent(engine, &agent).await?;
+    progress.step("provisioning the agent");
     let skills_root = home_dir().join(".claude/skills");
     Provisioning {
         engine,
@@ -289,7 +290,8 @@ async fn run_bottle(
     }
     .run()
     .await?;
-    progress.finish_and_clear();
+    progress.step("ready");
+    progress.bar.finish_and_clear();
     if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
         eprintln!("agent CA fingerprint (SHA-256): {fp}");
     }
@@ -311,6 +313,29 @@ async fn run_bottle(
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(Outcome::Exited(code))
+}
+
+/// The spinner plus a debug log line per step with the time since the launch began.
+struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(bar: ProgressBar) -> Self {
+        Progress {
+            bar,
+            started: Instant::now(),
+        }
+    }
+
+    fn step(&self, message: &'static str) {
+        tracing::debug!(
+            elapsed_ms = self.started.elapsed().as_millis() as u64,
+            "launch: {message}"
+        );
+        self.bar.set_message(message);
+    }
 }
 
 fn home_dir() -> PathBuf {

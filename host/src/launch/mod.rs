@@ -245,12 +245,13 @@ pub async fn create_networks(
 ) -> Result<String, LaunchError> {
     let fail = at(Step::Networks);
     let labels = object_labels(identity, options, "network");
-    let cidr = create_network(engine, ledger, &identity.internal_network(), true, &labels)
-        .await
-        .map_err(&fail)?;
-    create_network(engine, ledger, &identity.egress_network(), false, &labels)
-        .await
-        .map_err(&fail)?;
+    let (internal_name, egress_name) = (identity.internal_network(), identity.egress_network());
+    let (internal, egress) = tokio::join!(
+        create_network(engine, ledger, &internal_name, true, &labels),
+        create_network(engine, ledger, &egress_name, false, &labels),
+    );
+    let cidr = internal.map_err(&fail)?;
+    egress.map_err(&fail)?;
     if cidr.is_empty() {
         return Err(fail(format!(
             "the engine gave network {} no subnet",
@@ -339,7 +340,9 @@ pub async fn agent_runtime(
 
 /// Create and start the agent container: internal network only, `sleep infinity`, secrets
 /// through the API.
-pub async fn start_agent(
+/// Create the agent container (not started: it starts only once every sidecar is healthy, so
+/// creating it can overlap the sidecars' start).
+pub async fn create_agent(
     engine: &Engine,
     ledger: &Ledger,
     identity: &Identity,
@@ -375,9 +378,16 @@ pub async fn start_agent(
     )
     .await
     .map_err(&fail)?;
-    engine.start(&name).await.map_err(|e| fail(e.to_string()))?;
-    fault_hook(Step::Agent)?;
     Ok(name)
+}
+
+/// Start the created agent container.
+pub async fn start_agent(engine: &Engine, name: &str) -> Result<(), LaunchError> {
+    engine
+        .start(name)
+        .await
+        .map_err(|e| at(Step::Agent)(e.to_string()))?;
+    fault_hook(Step::Agent)
 }
 
 pub use sidecars::start_sidecars;

@@ -211,6 +211,11 @@ fn sidecar_files(
     Ok(files)
 }
 
+/// Quick first polls (most sidecars are ready within milliseconds), growing to the plugin's interval.
+fn backoff(attempt: u32, interval_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(interval_ms.min(10 * (attempt + 1))))
+}
+
 /// Poll the sidecar's probe until it passes; on failure, the last log lines.
 async fn wait_healthy(
     engine: &Engine,
@@ -232,7 +237,7 @@ async fn wait_healthy(
         ProbePlan::Exec(cmd) => cmd.clone(),
     };
     let mut last = String::new();
-    for _ in 0..health.retries {
+    for attempt in 0..health.retries {
         if !engine
             .is_running(container)
             .await
@@ -246,7 +251,7 @@ async fn wait_healthy(
             Ok(out) => last = format!("{}{}", out.stdout, out.stderr).trim().to_owned(),
             Err(e) => last = e.to_string(),
         }
-        tokio::time::sleep(Duration::from_millis(health.interval_ms.into())).await;
+        tokio::time::sleep(backoff(attempt, health.interval_ms)).await;
     }
     let logs = engine.tail_logs(container, 20).await;
     Err(fail(format!(
