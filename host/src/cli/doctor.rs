@@ -93,6 +93,7 @@ async fn check_engine(report: &mut Report) {
             "check that dockerd answers `info`",
         ),
     }
+    check_bottle_images(&engine, report).await;
     match engine.image_exists(BASE_IMAGE).await {
         Ok(true) => report.ok("base image", BASE_IMAGE),
         Ok(false) => report.fail(
@@ -101,5 +102,31 @@ async fn check_engine(report: &mut Report) {
             "docker pull debian:bookworm-slim, or without a registry: docker/bootstrap-base.sh",
         ),
         Err(e) => report.fail("base image", &e.to_string(), "check the engine"),
+    }
+}
+
+async fn check_bottle_images(engine: &Engine, report: &mut Report) {
+    let mut filters = std::collections::HashMap::new();
+    filters.insert(
+        "label".to_owned(),
+        vec![format!("{}=true", crate::docker::labels::MANAGED)],
+    );
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    match engine.client().list_images(Some(options)).await {
+        Ok(images) => {
+            let tags: Vec<String> = images.into_iter().flat_map(|i| i.repo_tags).collect();
+            if tags.is_empty() {
+                report.warn(
+                    "bottle images",
+                    "none built yet",
+                    "the first `bottle start` builds them (needs the base image)",
+                );
+            } else {
+                report.ok("bottle images", &tags.join(", "));
+            }
+        }
+        Err(e) => report.fail("bottle images", &e.to_string(), "check the engine"),
     }
 }
