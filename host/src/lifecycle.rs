@@ -155,23 +155,34 @@ async fn supervise_launch(
             .await
         })
     };
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminated = async move {
-        match sigterm.as_mut() {
-            Some(s) => s.recv().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        joined = task => match joined {
+    let terminated = signal(tokio::signal::unix::SignalKind::terminate());
+    // A closed terminal (SIGHUP) would otherwise kill the launcher with the bottle still up.
+    let hung_up = signal(tokio::signal::unix::SignalKind::hangup());
+    let mut task = task;
+    let interrupted = tokio::select! {
+        joined = &mut task => return match joined {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => Outcome::Failed(e),
             Err(e) if e.is_panic() => Outcome::Failed(anyhow::anyhow!("the launcher panicked; everything it created is removed")),
             Err(e) => Outcome::Failed(e.into()),
         },
-        _ = tokio::signal::ctrl_c() => Outcome::Interrupted("Ctrl-C"),
-        _ = terminated => Outcome::Interrupted("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        _ = terminated => "SIGTERM",
+        _ = hung_up => "SIGHUP",
+    };
+    // Stop the launch or session where it is; dropping it restores the terminal.
+    task.abort();
+    let _ = task.await;
+    Outcome::Interrupted(interrupted)
+}
+
+/// Resolves when `kind` arrives (never, if the handler cannot be installed).
+async fn signal(kind: tokio::signal::unix::SignalKind) {
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut stream) => {
+            stream.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -59,11 +59,11 @@ impl TestBottle {
             label,
             docker,
         };
-        // Identities are global to the engine: each test's agent has its own name.
-        let agent =
-            "---\nbottle: test\ncommand: [\"sleep\", \"300\"]\n---\nTest agent.\n".to_string();
-        bottle.write(&format!("agents/t-{name}.md"), &agent);
-        bottle.agent.set(format!("t-{name}")).unwrap();
+        // Identities are global to the engine: each test, in each test run, has its own agent.
+        let agent = format!("t-{name}-{}", std::process::id());
+        let manifest = "---\nbottle: test\ncommand: [\"sleep\", \"300\"]\n---\nTest agent.\n";
+        bottle.write(&format!("agents/{agent}.md"), manifest);
+        bottle.agent.set(agent).unwrap();
         Some(bottle)
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use futures_util::StreamExt;
 
-use super::runtime;
+use super::block_on;
 use crate::docker::{Engine, labels};
 use crate::home::Home;
 use crate::launch::identity::Identity;
@@ -48,14 +48,18 @@ async fn found(engine: &Engine) -> anyhow::Result<BTreeMap<String, Found>> {
             }
         }
     }
-    for (name, l) in engine
+    for (_, l) in engine
         .networks_labelled(&[format!("{}=true", labels::MANAGED)])
         .await?
     {
+        // A launch creates its networks first: they carry the owner before any container does.
         if let Some(identity) = l.get(labels::IDENTITY) {
-            bottles.entry(identity.clone()).or_default();
+            let entry = bottles.entry(identity.clone()).or_default();
+            if entry.owner.is_empty() {
+                entry.owner = l.get(labels::OWNER).cloned().unwrap_or_default();
+                entry.detached = l.get(labels::DETACHED).is_some_and(|d| d == "true");
+            }
         }
-        let _ = name;
     }
     Ok(bottles)
 }
@@ -77,7 +81,7 @@ fn owner_alive(owner: &str) -> bool {
 
 /// `bottle list`.
 pub fn list() -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = Engine::connect().await?;
         let bottles = found(&engine).await?;
         if bottles.is_empty() {
@@ -130,7 +134,7 @@ pub struct ExecArgs {
 
 /// `bottle exec <identity> [cmd…]`: run a command in the agent as the agent user.
 pub fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = Engine::connect().await?;
         let container = Identity::from_name(&args.identity).agent_container();
         if !engine.container_exists(&container).await? {
@@ -172,7 +176,7 @@ pub struct LogsArgs {
 
 /// `bottle logs <identity> [sidecar] [-f]`.
 pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = Engine::connect().await?;
         let identity = Identity::from_name(&args.identity);
         let containers: Vec<String> = match &args.sidecar {
@@ -220,7 +224,7 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
 /// `bottle stop <identity>`.
 pub fn stop(identity: &str) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = Engine::connect().await?;
         let removed = crate::lifecycle::remove_bottle(&engine, &home, identity, true).await?;
         if removed == 0 {
@@ -242,7 +246,7 @@ pub struct CleanupArgs {
 /// `bottle cleanup`: remove every labelled object no live bottle owns.
 pub fn cleanup(args: CleanupArgs) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = Engine::connect().await?;
         let orphans: Vec<String> = found(&engine)
             .await?

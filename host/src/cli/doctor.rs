@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::runtime;
+use super::block_on;
 use crate::docker::Engine;
 use crate::home::Home;
 
@@ -33,7 +33,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
     let mut report = Report { problems: 0 };
     check_plugins(&home, &mut report);
-    runtime()?.block_on(check_engine(&mut report));
+    block_on(async {
+        check_engine(&mut report).await;
+        Ok(())
+    })?;
     Ok(if report.problems == 0 {
         ExitCode::SUCCESS
     } else {

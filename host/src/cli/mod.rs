@@ -79,10 +79,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The async runtime for commands that talk to Docker.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// Run a Docker command's future to completion on a fresh runtime. The runtime is then shut down
+/// without waiting for blocking threads: a session's stdin reader may still be parked in `read`.
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?)
+        .build()?;
+    let result = runtime.block_on(future);
+    runtime.shutdown_background();
+    result
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{Format, runtime};
+use super::{Format, block_on};
 use crate::lifecycle::{self, StartRequest};
 use crate::{prepare, render};
 
@@ -73,7 +73,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         install_claude_code: !args.no_claude_code,
     };
-    let code = runtime()?.block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
+    let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -115,6 +115,6 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         name: Some(record.identity.clone()),
         install_claude_code: !args.no_claude_code,
     };
-    let code = runtime()?.block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
+    let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
