@@ -67,6 +67,14 @@ impl TestBottle {
         Some(bottle)
     }
 
+    /// A new test bottle with the secret bottle manifest, launched detached; its identity.
+    fn launched(name: &str) -> Option<(Self, String)> {
+        let bottle = TestBottle::new(name)?;
+        write_secret_bottle(&bottle, "");
+        let identity = identity_of(&bottle.start_detached(&[]));
+        Some((bottle, identity))
+    }
+
     fn path(&self) -> &Path {
         self.home.path()
     }
@@ -224,11 +232,9 @@ fn write_secret_bottle(bottle: &TestBottle, extra: &str) {
 
 #[test]
 fn full_lifecycle_leaves_nothing_behind() {
-    let Some(bottle) = TestBottle::new("lifecycle") else {
+    let Some((bottle, identity)) = TestBottle::launched("lifecycle") else {
         return;
     };
-    write_secret_bottle(&bottle, "");
-    let identity = identity_of(&bottle.start_detached(&[]));
     let names: Vec<String> = bottle
         .containers()
         .iter()
@@ -303,11 +309,9 @@ fn an_interrupted_launch_leaves_nothing_behind_from_any_step() {
 
 #[test]
 fn secrets_reach_only_where_they_belong() {
-    let Some(bottle) = TestBottle::new("secrets") else {
+    let Some((bottle, identity)) = TestBottle::launched("secrets") else {
         return;
     };
-    write_secret_bottle(&bottle, "");
-    let identity = identity_of(&bottle.start_detached(&[]));
     let runtime = rt();
     for container in bottle.containers() {
         let id = container.id.clone().unwrap();
@@ -352,11 +356,9 @@ fn secrets_reach_only_where_they_belong() {
 
 #[test]
 fn the_agent_cannot_reach_anything_directly() {
-    let Some(bottle) = TestBottle::new("isolation") else {
+    let Some((bottle, identity)) = TestBottle::launched("isolation") else {
         return;
     };
-    write_secret_bottle(&bottle, "");
-    let identity = identity_of(&bottle.start_detached(&[]));
     let direct = bottle.exec_in_agent(
         &identity,
         "curl -sS --noproxy '*' --max-time 3 http://1.1.1.1/ ; echo rc=$?",

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HOST;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -53,17 +52,7 @@ pub(crate) async fn handle_connect(
         path: String::new(),
         route: policy.route(&target.host).map(|r| r.host.clone()),
     };
-    let host_headers: Vec<_> = req.headers().get_all(HOST).iter().collect();
-    let host_ok = match host_headers.as_slice() {
-        [] => true,
-        [one] => one
-            .to_str()
-            .ok()
-            .and_then(|h| Target::parse(h, target.port).ok())
-            .is_some_and(|h| h == target),
-        _ => false,
-    };
-    if !host_ok {
+    if !crate::host::host_header_matches(req.headers(), &target) {
         return deny(
             conn,
             &facts,

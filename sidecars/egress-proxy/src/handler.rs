@@ -166,17 +166,7 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
 
     // The Host header must name the same host (and the same port, if it names one).
     let default_port = if tls { 443 } else { 80 };
-    let hosts: Vec<&HeaderValue> = req.headers().get_all(HOST).iter().collect();
-    let host_ok = match hosts.as_slice() {
-        [] => true,
-        [one] => one
-            .to_str()
-            .ok()
-            .and_then(|h| Target::parse(h, target.port).ok())
-            .is_some_and(|h| h == target),
-        _ => false,
-    };
-    if !host_ok {
+    if !crate::host::host_header_matches(req.headers(), &target) {
         return deny(
             &conn,
             &facts,

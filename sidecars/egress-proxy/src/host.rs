@@ -174,6 +174,22 @@ fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|b| *b == b'*')
 }
 
+/// Whether the request's Host header agrees with the real target: absent, or exactly one that
+/// parses to the same host and port. The target — never this header — decides policy; a
+/// disagreeing header is refused so the upstream cannot be told a different story.
+pub fn host_header_matches(headers: &http::HeaderMap, target: &Target) -> bool {
+    let hosts: Vec<&http::HeaderValue> = headers.get_all(http::header::HOST).iter().collect();
+    match hosts.as_slice() {
+        [] => true,
+        [one] => one
+            .to_str()
+            .ok()
+            .and_then(|h| Target::parse(h, target.port).ok())
+            .is_some_and(|h| &h == target),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
