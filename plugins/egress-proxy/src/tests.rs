@@ -289,6 +289,43 @@ fn builtin_config_contents() {
 }
 
 #[test]
+fn extra_upstream_cas_and_private_ranges() {
+    let config = r#"{"egress_proxy": {"routes": [],
+        "upstream_ca": ["/home/u/corp-ca.pem", "/etc/ssl/internal.pem"],
+        "allow_cidrs": ["10.20.0.0/16"]}}"#;
+    let plan = plan(config, SECRETS).unwrap();
+    let files: Vec<_> = plan.sidecars[0]
+        .host_files
+        .iter()
+        .map(|f| (f.host_path.as_str(), f.path.as_str(), f.mode))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (
+                "/home/u/corp-ca.pem",
+                "/etc/bottle/ca/upstream-0.pem",
+                0o644
+            ),
+            (
+                "/etc/ssl/internal.pem",
+                "/etc/bottle/ca/upstream-1.pem",
+                0o644
+            ),
+        ]
+    );
+    let rendered = parsed(config, SECRETS, facts(None));
+    assert_eq!(
+        rendered.tls.upstream_roots,
+        [
+            "/etc/bottle/ca/upstream-0.pem",
+            "/etc/bottle/ca/upstream-1.pem"
+        ]
+    );
+    assert_eq!(rendered.ssrf.allow_cidrs, ["10.20.0.0/16"]);
+}
+
+#[test]
 fn pipelock_chaining_in_the_config() {
     let config = parsed(PIPELOCK, SECRETS, facts(Some("http://pipelock:8888")));
     assert!(!config.firewall);
