@@ -27,6 +27,7 @@ const PROFILE: &str = "plugin";
 const SIDECAR_BINARIES: &[(&str, &str)] = &[
     ("bottle-egress-proxy", "bottle-egress-proxy"),
     ("bottle-probe", "bottle-probe"),
+    ("bottle-git-gate", "bottle-git-gate"),
 ];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const SIDECAR_PROFILE: &str = "sidecar";

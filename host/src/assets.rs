@@ -8,12 +8,16 @@ pub const PROBE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle-pr
 pub const EGRESS_PROXY: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle-egress-proxy"));
 
+/// The static git gate (`bottle-git-gate`, x86_64 musl), placed in its image's context.
+pub const GIT_GATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle-git-gate"));
+
 include!(concat!(env!("OUT_DIR"), "/contexts.rs"));
 
 /// Binaries that belong in an image's context besides its files in `docker/<image>/`.
 pub fn context_binaries(image: &str) -> &'static [(&'static str, &'static [u8])] {
     match image {
         "egress-proxy" => &[("bottle-egress-proxy", EGRESS_PROXY)],
+        "git-gate" => &[("bottle-git-gate", GIT_GATE)],
         _ => &[],
     }
 }

@@ -38,6 +38,10 @@ pub struct GateConfig {
     pub listen: String,
     /// The repositories the gate serves.
     pub repos: Vec<GateRepo>,
+    /// Environment variables of the gate holding the bottle's secrets: a push containing one of
+    /// their values is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
 }
 
 /// One repository the gate serves as `git://<gate>/<name>.git`.

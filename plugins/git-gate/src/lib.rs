@@ -232,16 +232,13 @@ impl Guest for GitGate {
         }
     }
 
-    fn plan(
-        config: String,
-        _context: PlanContext,
-    ) -> Result<Option<Contribution>, Vec<Diagnostic>> {
+    fn plan(config: String, context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
         let config: Config = sdk::parse_config(&config)?;
         if config.git.is_empty() {
             return Ok(None);
         }
         check(&config.git)?;
-        contribution(&config.git).map(Some)
+        contribution(&config.git, &context.secrets).map(Some)
     }
 
     fn finalize(
@@ -434,14 +431,19 @@ pub fn extra_hosts(repos: &[RepoSpec]) -> Result<Vec<HostEntry>, Vec<Diagnostic>
 }
 
 /// What the plugin adds to the plan.
-pub fn contribution(repos: &[RepoSpec]) -> Result<Contribution, Vec<Diagnostic>> {
+/// `secrets` are the bottle's secret names: the gate gets their values by reference so its scan
+/// can refuse a push that contains one.
+pub fn contribution(
+    repos: &[RepoSpec],
+    secrets: &[String],
+) -> Result<Contribution, Vec<Diagnostic>> {
     let mut agent = sdk::no_agent_changes();
     agent
         .files
         .push(sdk::file(AGENT_GITCONFIG, gitconfig(repos), 0o644));
     agent.no_proxy.push(NAME.into());
     Ok(Contribution {
-        sidecars: vec![sidecar(repos)?],
+        sidecars: vec![sidecar(repos, secrets)?],
         agent,
         egress: Vec::new(),
         properties: Vec::new(),
@@ -449,7 +451,7 @@ pub fn contribution(repos: &[RepoSpec]) -> Result<Contribution, Vec<Diagnostic>>
 }
 
 /// The gate's sidecar.
-fn sidecar(repos: &[RepoSpec]) -> Result<SidecarSpec, Vec<Diagnostic>> {
+fn sidecar(repos: &[RepoSpec], secrets: &[String]) -> Result<SidecarSpec, Vec<Diagnostic>> {
     let mut sidecar = sdk::sidecar(NAME, Image::Context(NAME.into()));
     sidecar.command = vec![
         "bottle-git-gate".into(),
@@ -462,11 +464,12 @@ fn sidecar(repos: &[RepoSpec]) -> Result<SidecarSpec, Vec<Diagnostic>> {
     sidecar.port = Some(PORT);
     sidecar.health = Some(sdk::tcp_health(PORT));
     sidecar.files = vec![
-        sdk::file(CONFIG_PATH, render_gate_config(repos)?, 0o644),
+        sdk::file(CONFIG_PATH, render_gate_config(repos, secrets)?, 0o644),
         sdk::file(KNOWN_HOSTS_PATH, known_hosts(repos), 0o644),
     ];
     sidecar.host_files = repos.iter().filter_map(host_file).collect();
     sidecar.extra_hosts = extra_hosts(repos)?;
+    sidecar.env = secrets.iter().map(|name| sdk::secret(name, name)).collect();
     Ok(sidecar)
 }
 
@@ -480,11 +483,12 @@ fn host_file(repo: &RepoSpec) -> Option<HostFile> {
 }
 
 /// The gate's configuration.
-pub fn gate_config(repos: &[RepoSpec]) -> GateConfig {
+pub fn gate_config(repos: &[RepoSpec], secrets: &[String]) -> GateConfig {
     GateConfig {
         version: gate_config::FORMAT_VERSION,
         listen: format!("0.0.0.0:{PORT}"),
         repos: repos.iter().map(gate_repo).collect(),
+        secret_env: secrets.to_vec(),
     }
 }
 
@@ -505,8 +509,11 @@ fn gate_repo(repo: &RepoSpec) -> GateRepo {
 }
 
 /// The text of `/etc/bottle/git-gate.yaml`.
-pub fn render_gate_config(repos: &[RepoSpec]) -> Result<String, Vec<Diagnostic>> {
-    let yaml = serde_yaml_ng::to_string(&gate_config(repos)).map_err(|e| {
+pub fn render_gate_config(
+    repos: &[RepoSpec],
+    secrets: &[String],
+) -> Result<String, Vec<Diagnostic>> {
+    let yaml = serde_yaml_ng::to_string(&gate_config(repos, secrets)).map_err(|e| {
         vec![sdk::error(
             "",
             format!("cannot render the git gate's configuration: {e}"),

@@ -247,7 +247,7 @@ fn gate_config_round_trips() {
     let text = contents(&plan.sidecars[0].files, CONFIG_PATH);
     assert!(text.starts_with(HEADER));
     let back: GateConfig = serde_yaml_ng::from_str(&text).unwrap();
-    assert_eq!(back, gate_config(&repos(&config())));
+    assert_eq!(back, gate_config(&repos(&config()), &[]));
     assert_eq!(
         back.repos[2].identity_file,
         "/etc/bottle/git-gate/keys/tools"
@@ -427,4 +427,22 @@ fn env_json(var: &EnvVar) -> Value {
 
 fn file_json(f: &sdk::File) -> Value {
     json!({"path": f.path, "mode": format!("{:o}", f.mode), "contents": String::from_utf8_lossy(&f.contents)})
+}
+
+#[test]
+fn the_gate_gets_the_bottle_secrets_by_name_for_its_scan() {
+    let mut context = context();
+    context.secrets = vec!["GH_TOKEN".into()];
+    let plan = GitGate::plan(config().into(), context).unwrap().unwrap();
+    let sidecar = &plan.sidecars[0];
+    assert!(
+        matches!(&sidecar.env[..], [sdk::EnvVar { name, value: sdk::EnvValue::Secret(s) }] if name == "GH_TOKEN" && s == "GH_TOKEN")
+    );
+    let file = sidecar
+        .files
+        .iter()
+        .find(|f| f.path == CONFIG_PATH)
+        .unwrap();
+    let text = String::from_utf8(file.contents.clone()).unwrap();
+    assert!(text.contains("secret_env:\n- GH_TOKEN"), "{text}");
 }

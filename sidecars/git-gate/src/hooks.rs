@@ -1,0 +1,183 @@
+//! The two hooks git daemon runs: `access-hook` before every service, `pre-receive` on every push.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+
+use crate::config::{GateConfig, Repo};
+use crate::policy::{self, Update};
+use crate::{git, scan};
+
+/// One decision, as a JSON line on stderr (the sidecar's log).
+fn audit(repo: &str, what: &str, decision: &str, reason: &str) {
+    eprintln!(
+        "{}",
+        serde_json::json!({"repo": repo, "ref": what, "decision": decision, "reason": reason})
+    );
+}
+
+/// The repository a daemon path names (`/<name>.git` under the base path).
+fn repo_for<'c>(config: &'c GateConfig, path: &str) -> Option<&'c Repo> {
+    let file = Path::new(path).file_name()?.to_str()?;
+    config.repo(file.strip_suffix(".git").unwrap_or(file))
+}
+
+/// `access-hook <service> <path> …`: before a read, fetch so the agent sees the upstream's
+/// current state; a failed fetch refuses the read. Prints the reason (git daemon sends the first
+/// line to the client) and returns the exit code.
+pub fn access(config_path: &Path, service: &str, path: &str) -> i32 {
+    let config = match GateConfig::load(config_path) {
+        Ok(config) => config,
+        Err(e) => {
+            println!("git gate misconfigured: {e}");
+            return 1;
+        }
+    };
+    let Some(repo) = repo_for(&config, path) else {
+        println!("the git gate serves no repository at {path}");
+        return 1;
+    };
+    if service != "upload-pack" {
+        return 0;
+    }
+    let dir = Path::new(path);
+    match git::fetch(dir, repo).and_then(|()| point_head(dir, repo)) {
+        Ok(()) => 0,
+        Err(e) => {
+            audit(&repo.name, "fetch", "deny", &e.to_string());
+            println!(
+                "git gate: cannot fetch {} from its upstream, so it will not serve stale data: {}",
+                repo.name,
+                e.stderr.lines().last().unwrap_or("unknown error")
+            );
+            1
+        }
+    }
+}
+
+/// Point HEAD at the upstream's default branch (first use; cheap afterwards).
+fn point_head(dir: &Path, repo: &Repo) -> Result<(), git::GitError> {
+    let symref = git::run(dir, repo, &["ls-remote", "--symref", "origin", "HEAD"])?;
+    if let Some(target) = symref
+        .lines()
+        .find_map(|l| l.strip_prefix("ref: "))
+        .and_then(|l| l.split_whitespace().next())
+    {
+        git::run(dir, repo, &["symbolic-ref", "HEAD", target])?;
+    }
+    Ok(())
+}
+
+/// `pre-receive`: policy, secret scan, then push to the upstream; any failure refuses the push.
+pub fn pre_receive(config_path: &Path, repo_name: &str) -> anyhow::Result<()> {
+    let config = GateConfig::load(config_path)?;
+    let repo = config
+        .repo(repo_name)
+        .with_context(|| format!("no repository `{repo_name}` in the gate's config"))?;
+    let dir = std::env::current_dir()?;
+    let updates: Vec<Update> = std::io::stdin()
+        .lock()
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| Update::parse(&l))
+        .collect();
+    // Refs cannot move inside pre-receive's quarantine, so the upstream's tips are listed rather
+    // than fetched; the ones this mirror has mark what the upstream already holds.
+    let upstream_tips = upstream_tips(&dir, repo)?;
+    let scanner = scan::scanner(&config.secret_env)?;
+    for update in &updates {
+        if let Err(refusal) = check_update(&dir, repo, &scanner, update, &upstream_tips) {
+            audit(&repo.name, &update.name, "deny", &refusal);
+            bail!("{refusal}");
+        }
+    }
+    for update in &updates {
+        push(&dir, repo, update)?;
+        audit(&repo.name, &update.name, "allow", "pushed to the upstream");
+    }
+    Ok(())
+}
+
+/// The upstream's branch and tag tips that exist in this mirror.
+fn upstream_tips(dir: &Path, repo: &Repo) -> anyhow::Result<Vec<String>> {
+    let listed = git::run(dir, repo, &["ls-remote", "origin"])
+        .map_err(|e| anyhow::anyhow!("cannot reach the upstream before pushing: {}", e.stderr))?;
+    Ok(listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|id| git::run(dir, repo, &["cat-file", "-e", id]).is_ok())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn check_update(
+    dir: &Path,
+    repo: &Repo,
+    scanner: &bottle_secret_scan::Scanner,
+    update: &Update,
+    upstream_tips: &[String],
+) -> Result<(), String> {
+    let fast_forward = update.creates()
+        || update.deletes()
+        || git::is_ancestor(dir, repo, &update.old, &update.new);
+    policy::check(&repo.policy, update, fast_forward).map_err(|r| r.0)?;
+    if update.deletes() {
+        return Ok(());
+    }
+    // Exactly the commits the upstream does not have yet.
+    let mut args = vec!["rev-list", update.new.as_str(), "--not", "--all"];
+    args.extend(upstream_tips.iter().map(String::as_str));
+    let commits = git::run(dir, repo, &args).map_err(|e| e.to_string())?;
+    for commit in commits.lines() {
+        let patch = git::run(
+            dir,
+            repo,
+            &[
+                "show",
+                "--format=",
+                "--unified=0",
+                "--no-color",
+                "--no-ext-diff",
+                commit,
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+        if let Some(leak) = scan::scan_patch(scanner, commit, &patch).into_iter().next() {
+            return Err(format!(
+                "{leak}; remove it from the history (e.g. rewrite the commit) and push again"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn push(dir: &Path, repo: &Repo, update: &Update) -> anyhow::Result<()> {
+    let refspec = if update.deletes() {
+        format!(":{}", update.name)
+    } else {
+        format!("{}:{}", update.new, update.name)
+    };
+    // Pushing to the URL, not the remote, so no ref of this mirror moves inside the quarantine;
+    // git moves them itself once this hook accepts.
+    let mut args = vec!["push", "--porcelain", repo.upstream.as_str(), &refspec];
+    if repo.policy.allow_force_push {
+        args.insert(1, "--force");
+    }
+    // The hook runs inside the push's quarantine; an upstream reached by a local path (tests)
+    // would inherit that marker and refuse its own ref updates. Objects stay readable through
+    // GIT_OBJECT_DIRECTORY, which git itself clears for the receiving side.
+    let output = git::command(dir, repo)
+        .args(&args)
+        .env_remove("GIT_QUARANTINE_PATH")
+        .output()
+        .context("running git push")?;
+    if !output.status.success() {
+        bail!(
+            "the upstream refused {}: {}",
+            update.name,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
