@@ -1,0 +1,252 @@
+//! The harness of the Docker tests: a bottle home per test, labelled objects removed at the end.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+
+pub const TEST_LABEL_KEY: &str = "dev.bottle.test";
+pub const PROMPTED_SECRET: &str = "prompted-secret-value-7f3a9c";
+pub const ROUTE_TOKEN: &str = "route-token-value-b81d22e0";
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn docker() -> Option<Docker> {
+    let connected = rt().block_on(async {
+        let docker = Docker::connect_with_local_defaults().ok()?;
+        docker.negotiate_version().await.ok()
+    });
+    if connected.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must provide a Docker engine (.ci/run starts dockerd)"
+        );
+        eprintln!("skipping: no Docker engine reachable");
+    }
+    connected
+}
+
+/// A bottle home for one test, and everything labelled for it.
+pub struct TestBottle {
+    pub agent: std::cell::OnceCell<String>,
+    pub home: tempfile::TempDir,
+    pub label: String,
+    pub docker: Docker,
+}
+
+impl TestBottle {
+    pub fn new(name: &str) -> Option<Self> {
+        let docker = docker()?;
+        let label = format!("{name}-{}", std::process::id());
+        let bottle = TestBottle {
+            agent: Default::default(),
+            home: tempfile::tempdir().unwrap(),
+            label,
+            docker,
+        };
+        // Identities are global to the engine: each test, in each test run, has its own agent.
+        let agent = format!("t-{name}-{}", std::process::id());
+        let manifest = "---\nbottle: test\ncommand: [\"sleep\", \"300\"]\n---\nTest agent.\n";
+        bottle.write(&format!("agents/{agent}.md"), manifest);
+        bottle.agent.set(agent).unwrap();
+        Some(bottle)
+    }
+
+    /// A new test bottle with the secret bottle manifest, launched detached; its identity.
+    pub fn launched(name: &str) -> Option<(Self, String)> {
+        let bottle = TestBottle::new(name)?;
+        write_secret_bottle(&bottle, "");
+        let identity = identity_of(&bottle.start_detached(&[]));
+        Some((bottle, identity))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bottle"));
+        command
+            .args(args)
+            .env("BOTTLE_HOME", self.path())
+            .env("HOME", self.path())
+            .env("BOTTLE_TEST_LABEL", &self.label)
+            .env("ROUTE_TOKEN", ROUTE_TOKEN)
+            .env_remove("BOTTLE_FAULT_AT")
+            .current_dir(self.path());
+        command
+    }
+
+    /// `bottle start <agent> --detach --yes --no-claude-code`, answering the prompted secret on stdin.
+    pub fn start_detached(&self, extra_env: &[(&str, &str)]) -> Output {
+        let agent = self.agent.get().unwrap().clone();
+        let mut command = self.command(&["start", &agent, "--detach", "--yes", "--no-claude-code"]);
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        run_with_stdin(command, &format!("{PROMPTED_SECRET}\n"))
+    }
+
+    pub fn bottle(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn containers(&self) -> Vec<bollard::models::ContainerSummary> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_owned(),
+            vec![format!("{TEST_LABEL_KEY}={}", self.label)],
+        );
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        rt().block_on(self.docker.list_containers(Some(options)))
+            .unwrap()
+    }
+
+    pub fn networks(&self) -> Vec<bollard::models::Network> {
+        let mut filters = HashMap::new();
+        filters.insert(
+            "label".to_owned(),
+            vec![format!("{TEST_LABEL_KEY}={}", self.label)],
+        );
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        rt().block_on(self.docker.list_networks(Some(options)))
+            .unwrap()
+    }
+
+    pub fn assert_nothing_left(&self) {
+        let containers: Vec<_> = self
+            .containers()
+            .into_iter()
+            .filter_map(|c| c.names)
+            .collect();
+        assert!(
+            containers.is_empty(),
+            "containers left behind: {containers:?}"
+        );
+        let networks: Vec<_> = self.networks().into_iter().filter_map(|n| n.name).collect();
+        assert!(networks.is_empty(), "networks left behind: {networks:?}");
+        let run = self.path().join("run");
+        let staged: Vec<_> = std::fs::read_dir(&run)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(
+            staged.is_empty(),
+            "stage directories left behind: {staged:?}"
+        );
+    }
+
+    pub fn exec_in_agent(&self, identity: &str, script: &str) -> Output {
+        self.bottle(&["exec", identity, "sh", "-c", script])
+    }
+}
+
+impl Drop for TestBottle {
+    fn drop(&mut self) {
+        let runtime = rt();
+        for container in self.containers() {
+            if let Some(id) = container.id {
+                let options = RemoveContainerOptionsBuilder::default().force(true).build();
+                let _ = runtime.block_on(self.docker.remove_container(&id, Some(options)));
+            }
+        }
+        for network in self.networks() {
+            if let Some(id) = network.id {
+                let _ = runtime.block_on(self.docker.remove_network(&id));
+            }
+        }
+    }
+}
+
+pub fn run_with_stdin(mut command: Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn identity_of(output: &Output) -> String {
+    assert!(output.status.success(), "launch failed:\n{}", text(output));
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+/// A bottle with a prompted secret and a credential route whose token comes from the host.
+pub fn write_secret_bottle(bottle: &TestBottle, extra: &str) {
+    bottle.write(
+        "bottles/test.md",
+        &format!(
+            "---\nenv:\n  SESSION_SECRET: \"?\"\n  LEVEL: debug\negress_proxy:\n  routes:\n    - host: upstream.test\n      \
+             auth: {{scheme: Bearer, token_ref: ROUTE_TOKEN}}\n      path_allowlist: [/allowed/]\n{extra}---\n"
+        ),
+    );
+}
+
+/// Build `tests/docker/<dir>` as `tag` (labelled as a test image; kept as a cache between runs).
+pub fn build_test_image(docker: &Docker, dir: &str, tag: &str) -> String {
+    use futures_util::StreamExt;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/docker")
+        .join(dir);
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all(".", &dir).unwrap();
+    let body = archive.into_inner().unwrap();
+    let mut labels = HashMap::new();
+    labels.insert(TEST_LABEL_KEY.to_owned(), "test-image".to_owned());
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .t(tag)
+        .rm(true)
+        .labels(&labels)
+        .build();
+    rt().block_on(async {
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(body.into())));
+        while let Some(step) = stream.next().await {
+            let step = step.expect("building a test image");
+            assert!(step.error_detail.is_none(), "{:?}", step.error_detail);
+        }
+    });
+    tag.to_owned()
+}

@@ -1,0 +1,204 @@
+//! The git gate in a real bottle: an ssh upstream container on the bottle's egress network, and
+//! git run by the agent inside its container, with no change to its habits (`insteadOf`).
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use common::*;
+
+const UPSTREAM: &str = "ssh://git@git.upstream.test/home/git/app.git";
+
+/// (private key path, public key, host private key, host public key) made with ssh-keygen.
+fn keys(dir: &std::path::Path) -> (std::path::PathBuf, String, String, String) {
+    for name in ["client", "host"] {
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(dir.join(name))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ssh-keygen failed");
+    }
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    (
+        dir.join("client"),
+        read("client.pub"),
+        read("host"),
+        read("host.pub"),
+    )
+}
+
+/// Start the upstream on the bottle's egress network and seed `app.git` with a `main` branch.
+fn start_upstream(bottle: &TestBottle, identity: &str, authorized: &str, host_key: &str) -> String {
+    let image = build_test_image(
+        &bottle.docker,
+        "git-upstream",
+        "bottle-test/git-upstream:latest",
+    );
+    let name = format!("bottle-test-git-{}", bottle.label);
+    let mut endpoints = HashMap::new();
+    endpoints.insert(
+        format!("bottle-egress-{identity}"),
+        EndpointSettings {
+            aliases: Some(vec!["git.upstream.test".into()]),
+            ..Default::default()
+        },
+    );
+    let mut labels = HashMap::new();
+    labels.insert(TEST_LABEL_KEY.to_owned(), bottle.label.clone());
+    let body = ContainerCreateBody {
+        image: Some(image),
+        labels: Some(labels),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        }),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&name)
+        .build();
+    let runtime = rt();
+    runtime
+        .block_on(bottle.docker.create_container(Some(options), body))
+        .unwrap();
+    let files = [
+        bottle::docker::FileUpload {
+            path: "/etc/ssh/ssh_host_ed25519_key".into(),
+            mode: 0o600,
+            owner: (0, 0),
+            contents: host_key.as_bytes().to_vec(),
+        },
+        bottle::docker::FileUpload {
+            path: "/home/git/.ssh/authorized_keys".into(),
+            mode: 0o600,
+            owner: (1000, 1000),
+            contents: authorized.as_bytes().to_vec(),
+        },
+    ];
+    let archive = bottle::docker::tar_of(&files, Some("/home/git"));
+    let upload = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+        .path("/")
+        .build();
+    runtime
+        .block_on(bottle.docker.upload_to_container(
+            &name,
+            Some(upload),
+            bollard::body_full(archive.into()),
+        ))
+        .unwrap();
+    runtime
+        .block_on(bottle.docker.start_container(&name, None))
+        .unwrap();
+    let seed = "set -e; cd /home/git; git init -q --bare -b main app.git; git clone -q app.git /tmp/s 2>/dev/null; cd /tmp/s; \
+                echo hello > README; git add README; git -c user.name=u -c user.email=u@x commit -qm first; git push -q origin HEAD:main";
+    upstream_exec(&name, seed);
+    name
+}
+
+fn upstream_exec(container: &str, script: &str) -> String {
+    let runtime = rt();
+    let engine = runtime.block_on(bottle::docker::Engine::connect()).unwrap();
+    let out = runtime
+        .block_on(engine.exec(
+            container,
+            &["su".into(), "git".into(), "-c".into(), script.into()],
+            None,
+        ))
+        .unwrap();
+    assert_eq!(out.code, 0, "upstream: {}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+#[test]
+fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
+    let Some(bottle) = TestBottle::new("gate") else {
+        return;
+    };
+    let (key, client_pub, host_key, host_pub) = keys(bottle.path());
+    let host_key_line = host_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    bottle.write(
+        "bottles/test.md",
+        &format!(
+            "---\ngit:\n  - Name: app\n    Upstream: {UPSTREAM}\n    IdentityFile: {}\n    KnownHostKey: {host_key_line}\n    protected: [main]\n---\n",
+            key.display()
+        ),
+    );
+    let agent = bottle.agent.get().unwrap().clone();
+    let launch = bottle
+        .command(&["start", &agent, "--detach", "--yes", "--no-claude-code"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let identity = identity_of(&launch);
+    let upstream = start_upstream(&bottle, &identity, &client_pub, &host_key);
+    let agent_git = |script: &str| {
+        let out = bottle.bottle(&[
+            "exec",
+            &identity,
+            "sh",
+            "-c",
+            &format!("cd /home/agent && {script} 2>&1; echo rc=$?"),
+        ]);
+        text(&out)
+    };
+    let git = "git -c user.name=agent -c user.email=agent@bottle.invalid";
+    let clone = agent_git(&format!("git clone -q {UPSTREAM} w && cat w/README"));
+    assert!(
+        clone.contains("hello") && clone.contains("rc=0"),
+        "clone through the gate: {clone}"
+    );
+    let push = agent_git(&format!(
+        "cd w && git checkout -qb feature && echo x > code.txt && git add . && {git} commit -qm code && git push -q origin feature"
+    ));
+    assert!(push.ends_with("rc=0\n"), "a clean push: {push}");
+    let upstream_feature = upstream_exec(
+        &upstream,
+        "git --git-dir=/home/git/app.git log --format=%s feature",
+    );
+    assert!(
+        upstream_feature.contains("code"),
+        "the push arrived upstream: {upstream_feature}"
+    );
+    let leak = agent_git(&format!(
+        "cd w && echo AWS_ACCESS_KEY_ID=AKIAQWERTYUIOPASDFGH > creds.env && git add . && {git} commit -qm leak && git push origin feature"
+    ));
+    assert!(
+        leak.contains("creds.env:1") && !leak.ends_with("rc=0\n"),
+        "a secret is refused: {leak}"
+    );
+    let upstream_log = upstream_exec(
+        &upstream,
+        "git --git-dir=/home/git/app.git log --format=%s feature",
+    );
+    assert!(
+        !upstream_log.contains("leak"),
+        "nothing of the refused push reached the upstream"
+    );
+    let protected = agent_git(&format!(
+        "cd w && git checkout -q main && echo y > y && git add . && {git} commit -qm y && git push origin main"
+    ));
+    assert!(
+        protected.contains("protected") && !protected.ends_with("rc=0\n"),
+        "{protected}"
+    );
+    let direct = agent_git(
+        "GIT_SSH_COMMAND='ssh -o ConnectTimeout=3 -o BatchMode=yes' git ls-remote ssh://git@git.upstream.test/home/git/app.git-direct",
+    );
+    assert!(
+        !direct.ends_with("rc=0\n"),
+        "the agent reached the upstream directly: {direct}"
+    );
+    assert!(bottle.bottle(&["stop", &identity]).status.success());
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    rt().block_on(bottle.docker.remove_container(&upstream, Some(options)))
+        .unwrap();
+    bottle.assert_nothing_left();
+}
