@@ -189,12 +189,72 @@ fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
         protected.contains("protected") && !protected.ends_with("rc=0\n"),
         "{protected}"
     );
+    // An upstream change is seen at once through the gate.
+    upstream_exec(
+        &upstream,
+        "cd /tmp/s && echo news > NEWS && git add NEWS && git -c user.name=u -c user.email=u@x commit -qm news && git push -q origin HEAD:main",
+    );
+    let fetched = agent_git("cd w && git fetch -q origin && git log --format=%s origin/main");
+    assert!(
+        fetched.contains("news"),
+        "fetch through the gate: {fetched}"
+    );
+    let force = agent_git(&format!(
+        "cd w && git checkout -q feature && git reset -q --hard HEAD~2 && echo z > z && git add . && {git} commit -qm rewrite && git push --force origin feature"
+    ));
+    assert!(
+        force.contains("force-pushed") && !force.ends_with("rc=0\n"),
+        "{force}"
+    );
     let direct = agent_git(
         "GIT_SSH_COMMAND='ssh -o ConnectTimeout=3 -o BatchMode=yes' git ls-remote ssh://git@git.upstream.test/home/git/app.git-direct",
     );
     assert!(
         !direct.ends_with("rc=0\n"),
         "the agent reached the upstream directly: {direct}"
+    );
+    // With the upstream down, reads fail closed with the reason.
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    rt().block_on(bottle.docker.remove_container(&upstream, Some(options)))
+        .unwrap();
+    let down = agent_git(&format!("git clone -q {UPSTREAM} w2"));
+    assert!(
+        down.contains("cannot fetch app from its upstream") && !down.ends_with("rc=0\n"),
+        "{down}"
+    );
+    assert!(bottle.bottle(&["stop", &identity]).status.success());
+    bottle.assert_nothing_left();
+}
+
+#[test]
+fn a_wrong_pinned_host_key_refuses_to_forward() {
+    let Some(bottle) = TestBottle::new("gate-key") else {
+        return;
+    };
+    let (key, client_pub, host_key, _) = keys(bottle.path());
+    // The client's own public key is not the upstream's host key.
+    let wrong = client_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    bottle.write(
+        "bottles/test.md",
+        &format!("---\ngit:\n  - Name: app\n    Upstream: {UPSTREAM}\n    IdentityFile: {}\n    KnownHostKey: {wrong}\n---\n", key.display()),
+    );
+    let agent = bottle.agent.get().unwrap().clone();
+    let launch = bottle
+        .command(&["start", &agent, "--detach", "--yes", "--no-claude-code"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let identity = identity_of(&launch);
+    let upstream = start_upstream(&bottle, &identity, &client_pub, &host_key);
+    let script = format!("git clone -q {UPSTREAM} /tmp/w 2>&1; echo rc=$?");
+    let out = text(&bottle.bottle(&["exec", &identity, "sh", "-c", &script]));
+    assert!(
+        out.contains("Host key verification failed") && !out.contains("rc=0"),
+        "{out}"
     );
     assert!(bottle.bottle(&["stop", &identity]).status.success());
     let options = RemoveContainerOptionsBuilder::default().force(true).build();

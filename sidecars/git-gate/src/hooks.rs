@@ -49,7 +49,7 @@ pub fn access(config_path: &Path, service: &str, path: &str) -> i32 {
             println!(
                 "git gate: cannot fetch {} from its upstream, so it will not serve stale data: {}",
                 repo.name,
-                e.stderr.lines().last().unwrap_or("unknown error")
+                failure_reason(&e.stderr)
             );
             1
         }
@@ -180,4 +180,35 @@ fn push(dir: &Path, repo: &Repo, update: &Update) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The line of ssh/git's stderr that says what went wrong: a known diagnosis first, else the first
+/// line with words (ssh's warnings start with a banner of `@`).
+pub fn failure_reason(stderr: &str) -> &str {
+    const KNOWN: &[&str] = &[
+        "Host key verification failed",
+        "Permission denied",
+        "Could not resolve hostname",
+        "Connection refused",
+        "Connection timed out",
+        "does not appear to be a git repository",
+    ];
+    let lines = || stderr.lines().map(str::trim);
+    lines()
+        .find(|l| KNOWN.iter().any(|k| l.contains(k)))
+        .or_else(|| lines().find(|l| l.chars().any(char::is_alphabetic) && !l.starts_with('@')))
+        .unwrap_or("unknown error")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_diagnosis_is_picked_out_of_ssh_noise() {
+        let stderr = "@@@@@@@@\n@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\nHost key verification failed.\nfatal: Could not read from remote repository.";
+        assert_eq!(
+            super::failure_reason(stderr),
+            "Host key verification failed."
+        );
+        assert_eq!(super::failure_reason("fatal: boom\n"), "fatal: boom");
+    }
 }
