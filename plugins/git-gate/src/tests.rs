@@ -433,7 +433,7 @@ fn file_json(f: &sdk::File) -> Value {
 fn the_gate_gets_the_bottle_secrets_by_name_for_its_scan() {
     let mut context = context();
     context.secrets = vec!["GH_TOKEN".into()];
-    let plan = GitGate::plan(config().into(), context).unwrap().unwrap();
+    let plan = GitGate::plan(config(), context).unwrap().unwrap();
     let sidecar = &plan.sidecars[0];
     assert!(
         matches!(&sidecar.env[..], [sdk::EnvVar { name, value: sdk::EnvValue::Secret(s) }] if name == "GH_TOKEN" && s == "GH_TOKEN")
