@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Command;
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use common::*;
 
@@ -39,60 +37,22 @@ fn start_upstream(bottle: &TestBottle, identity: &str, authorized: &str, host_ke
         "git-upstream",
         "bottle-test/git-upstream:latest",
     );
-    let name = format!("bottle-test-git-{}", bottle.label);
-    let mut endpoints = HashMap::new();
-    endpoints.insert(
-        format!("bottle-egress-{identity}"),
-        EndpointSettings {
-            aliases: Some(vec!["git.upstream.test".into()]),
-            ..Default::default()
-        },
-    );
-    let mut labels = HashMap::new();
-    labels.insert(TEST_LABEL_KEY.to_owned(), bottle.label.clone());
-    let body = ContainerCreateBody {
-        image: Some(image),
-        labels: Some(labels),
-        networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(endpoints),
-        }),
-        ..Default::default()
-    };
-    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
-        .name(&name)
-        .build();
-    let runtime = rt();
-    runtime
-        .block_on(bottle.docker.create_container(Some(options), body))
-        .unwrap();
     let files = [
-        bottle::docker::FileUpload {
-            path: "/etc/ssh/ssh_host_ed25519_key".into(),
-            mode: 0o600,
-            owner: (0, 0),
-            contents: host_key.as_bytes().to_vec(),
-        },
-        bottle::docker::FileUpload {
-            path: "/home/git/.ssh/authorized_keys".into(),
-            mode: 0o600,
-            owner: (1000, 1000),
-            contents: authorized.as_bytes().to_vec(),
-        },
+        file("/etc/ssh/ssh_host_ed25519_key", 0o600, (0, 0), host_key),
+        file(
+            "/home/git/.ssh/authorized_keys",
+            0o600,
+            (1000, 1000),
+            authorized,
+        ),
     ];
-    let archive = bottle::docker::tar_of(&files, Some("/home/git"));
-    let upload = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
-        .path("/")
-        .build();
-    runtime
-        .block_on(bottle.docker.upload_to_container(
-            &name,
-            Some(upload),
-            bollard::body_full(archive.into()),
-        ))
-        .unwrap();
-    runtime
-        .block_on(bottle.docker.start_container(&name, None))
-        .unwrap();
+    let name = start_on_egress(
+        bottle,
+        identity,
+        ("bottle-test-git", &image, "git.upstream.test"),
+        &files,
+        Some("/home/git"),
+    );
     let seed = "set -e; cd /home/git; git init -q --bare -b main app.git; git clone -q app.git /tmp/s 2>/dev/null; cd /tmp/s; \
                 echo hello > README; git add README; git -c user.name=u -c user.email=u@x commit -qm first; git push -q origin HEAD:main";
     upstream_exec(&name, seed);

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -251,61 +250,17 @@ fn upstream_certificates() -> (String, String, String) {
 
 /// Start the upstream on the bottle's egress network under the alias `upstream.test`.
 fn start_upstream(bottle: &TestBottle, identity: &str, image: &str, cert: &str, key: &str) {
-    use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
-    let name = format!("bottle-test-upstream-{}", bottle.label);
-    let mut endpoints = HashMap::new();
-    endpoints.insert(
-        format!("bottle-egress-{identity}"),
-        EndpointSettings {
-            aliases: Some(vec!["upstream.test".into()]),
-            ..Default::default()
-        },
-    );
-    let mut labels = HashMap::new();
-    labels.insert(TEST_LABEL_KEY.to_owned(), bottle.label.clone());
-    let body = ContainerCreateBody {
-        image: Some(image.to_owned()),
-        labels: Some(labels),
-        networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(endpoints),
-        }),
-        ..Default::default()
-    };
-    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
-        .name(&name)
-        .build();
-    let runtime = rt();
-    runtime
-        .block_on(bottle.docker.create_container(Some(options), body))
-        .unwrap();
     let files = [
-        bottle::docker::FileUpload {
-            path: "/srv/cert.pem".into(),
-            mode: 0o644,
-            owner: (0, 0),
-            contents: cert.as_bytes().to_vec(),
-        },
-        bottle::docker::FileUpload {
-            path: "/srv/key.pem".into(),
-            mode: 0o600,
-            owner: (0, 0),
-            contents: key.as_bytes().to_vec(),
-        },
+        file("/srv/cert.pem", 0o644, (0, 0), cert),
+        file("/srv/key.pem", 0o600, (0, 0), key),
     ];
-    let archive = bottle::docker::tar_of(&files, None);
-    let upload = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
-        .path("/")
-        .build();
-    runtime
-        .block_on(bottle.docker.upload_to_container(
-            &name,
-            Some(upload),
-            bollard::body_full(archive.into()),
-        ))
-        .unwrap();
-    runtime
-        .block_on(bottle.docker.start_container(&name, None))
-        .unwrap();
+    start_on_egress(
+        bottle,
+        identity,
+        ("bottle-test-upstream", image, "upstream.test"),
+        &files,
+        None,
+    );
 }
 
 #[test]

@@ -250,3 +250,69 @@ pub fn build_test_image(docker: &Docker, dir: &str, tag: &str) -> String {
     });
     tag.to_owned()
 }
+
+/// Start a test container on the bottle's egress network under `alias`, with `files` copied in
+/// before it starts; labelled for this test. Returns its name.
+pub fn start_on_egress(
+    bottle: &TestBottle,
+    identity: &str,
+    (name, image, alias): (&str, &str, &str),
+    files: &[bottle::docker::FileUpload],
+    owned_root: Option<&str>,
+) -> String {
+    use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
+    let name = format!("{name}-{}", bottle.label);
+    let mut endpoints = HashMap::new();
+    let endpoint = EndpointSettings {
+        aliases: Some(vec![alias.to_owned()]),
+        ..Default::default()
+    };
+    endpoints.insert(format!("bottle-egress-{identity}"), endpoint);
+    let mut labels = HashMap::new();
+    labels.insert(TEST_LABEL_KEY.to_owned(), bottle.label.clone());
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        labels: Some(labels),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        }),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&name)
+        .build();
+    let runtime = rt();
+    runtime
+        .block_on(bottle.docker.create_container(Some(options), body))
+        .unwrap();
+    let archive = bottle::docker::tar_of(files, owned_root);
+    let upload = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+        .path("/")
+        .build();
+    runtime
+        .block_on(bottle.docker.upload_to_container(
+            &name,
+            Some(upload),
+            bollard::body_full(archive.into()),
+        ))
+        .unwrap();
+    runtime
+        .block_on(bottle.docker.start_container(&name, None))
+        .unwrap();
+    name
+}
+
+/// A file for [`start_on_egress`].
+pub fn file(
+    path: &str,
+    mode: u32,
+    owner: (u64, u64),
+    contents: &str,
+) -> bottle::docker::FileUpload {
+    bottle::docker::FileUpload {
+        path: path.into(),
+        mode,
+        owner,
+        contents: contents.as_bytes().to_vec(),
+    }
+}

@@ -25,7 +25,7 @@
 //! on the egress network because it talks ssh to the upstreams directly, not through the HTTP
 //! firewall; only the gate holds the keys. Its files:
 //!
-//! - `/etc/bottle/git-gate.yaml`: the repositories and their policies (format in [`gate_config`]);
+//! - `/etc/bottle/git-gate.yaml`: the repositories and their policies (format in the `bottle-git-gate-config` crate);
 //! - `/etc/bottle/git-gate/known_hosts`: every `KnownHostKey` for its host;
 //! - `/etc/bottle/git-gate/keys/<Name>`: each `IdentityFile`, copied by the host (the plugin never
 //!   reads a key).
@@ -34,13 +34,11 @@
 //! so `git clone`, `fetch` and `push` against the upstream just work, plus two defaults (see
 //! [`GIT_DEFAULTS`]). No `[user]` section: who the agent commits as is not this plugin's business.
 
-pub mod gate_config;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use bottle_git_gate_config::{self as gate_config, GateConfig, GateRepo, Policy};
 use bottle_plugin_sdk as sdk;
-use gate_config::{GateConfig, GateRepo, Policy};
 use sdk::{
     Contribution, Diagnostic, Facts, Finalization, Guest, HostEntry, HostFile, Image, Network,
     PlanContext, PluginInfo, SidecarSpec,

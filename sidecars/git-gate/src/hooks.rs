@@ -27,7 +27,7 @@ fn repo_for<'c>(config: &'c GateConfig, path: &str) -> Option<&'c Repo> {
 /// current state; a failed fetch refuses the read. Prints the reason (git daemon sends the first
 /// line to the client) and returns the exit code.
 pub fn access(config_path: &Path, service: &str, path: &str) -> i32 {
-    let config = match GateConfig::load(config_path) {
+    let config = match crate::config::load(config_path) {
         Ok(config) => config,
         Err(e) => {
             println!("git gate misconfigured: {e}");
@@ -71,7 +71,7 @@ fn point_head(dir: &Path, repo: &Repo) -> Result<(), git::GitError> {
 
 /// `pre-receive`: policy, secret scan, then push to the upstream; any failure refuses the push.
 pub fn pre_receive(config_path: &Path, repo_name: &str) -> anyhow::Result<()> {
-    let config = GateConfig::load(config_path)?;
+    let config = crate::config::load(config_path)?;
     let repo = config
         .repo(repo_name)
         .with_context(|| format!("no repository `{repo_name}` in the gate's config"))?;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-use crate::config::{GateConfig, Repo};
+use crate::config::Repo;
 use crate::{ALLOW_LOCAL_UPSTREAM, git};
 
 /// Refuse an upstream the gate cannot reach safely: only ssh (`ssh://` or scp-like `user@host:path`)
@@ -119,7 +119,7 @@ fn write_executable(path: &Path, text: &str) -> anyhow::Result<()> {
 /// Prepare every repository, then become `git daemon` (exec: it is the container's main process
 /// and gets the engine's signals directly).
 pub fn serve(config_path: &Path, data: &Path, listen: Option<&str>) -> anyhow::Result<()> {
-    let config = GateConfig::load(config_path)?;
+    let config = crate::config::load(config_path)?;
     let exe = std::env::current_exe().context("locating this program")?;
     std::fs::create_dir_all(data)?;
     for repo in &config.repos {

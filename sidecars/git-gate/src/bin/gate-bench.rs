@@ -66,7 +66,7 @@ fn main() {
         .unwrap()
         .port();
     let config = format!(
-        "version: 1\nlisten: 127.0.0.1:{port}\nrepos:\n- name: app\n  upstream: {}\n  identity_file: /dev/null\n  known_hosts: /dev/null\n",
+        "version: 1\nlisten: 127.0.0.1:{port}\nrepos:\n- name: app\n  upstream: {}\n  identity_file: /dev/null\n  known_hosts: /dev/null\n  policy: {{}}\n",
         root.join("up.git").display()
     );
     std::fs::write(root.join("gate.yaml"), config).unwrap();

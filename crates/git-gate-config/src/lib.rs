@@ -1,5 +1,8 @@
 //! The git gate's configuration file, `/etc/bottle/git-gate.yaml` in its sidecar.
 //!
+//! Shared by the `git-gate` plugin (WebAssembly, so this crate is serde only) and the
+//! `bottle-git-gate` program.
+//!
 //! The plugin writes it; `bottle-git-gate serve --config <path>` reads it at start. It names the
 //! private keys and the `known_hosts` file by their paths in the gate's container; a key never
 //! appears in it.
@@ -76,4 +79,33 @@ pub struct Policy {
     /// Whether the agent may delete refs.
     #[serde(default)]
     pub allow_delete: bool,
+}
+
+impl GateConfig {
+    /// The rules the file must follow beyond its shape: a known version, plain repository names.
+    pub fn check(&self) -> Result<(), String> {
+        if self.version != FORMAT_VERSION {
+            return Err(format!(
+                "version {} is not supported ({FORMAT_VERSION} is)",
+                self.version
+            ));
+        }
+        for repo in &self.repos {
+            let plain = !repo.name.is_empty()
+                && !repo.name.starts_with('.')
+                && repo
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !plain {
+                return Err(format!("repo name `{}` is not a plain name", repo.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The repository named `name`.
+    pub fn repo(&self, name: &str) -> Option<&GateRepo> {
+        self.repos.iter().find(|r| r.name == name)
+    }
 }
