@@ -139,6 +139,10 @@ fn check_update(
                 "--unified=0",
                 "--no-color",
                 "--no-ext-diff",
+                // A single NUL makes git call a file binary and print no lines at all; a secret
+                // in such a file must still be seen.
+                "--text",
+                "--no-textconv",
                 commit,
             ],
         )

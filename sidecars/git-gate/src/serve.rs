@@ -80,8 +80,18 @@ pub fn prepare_repo(
     } else {
         git::run(&dir, repo, &["remote", "set-url", "origin", &repo.upstream])?;
     }
+    // --replace-all: a restarted gate finds both refspecs already set.
+    git::run(
+        &dir,
+        repo,
+        &[
+            "config",
+            "--replace-all",
+            "remote.origin.fetch",
+            "+refs/heads/*:refs/heads/*",
+        ],
+    )?;
     for (key, value) in [
-        ("remote.origin.fetch", "+refs/heads/*:refs/heads/*"),
         ("receive.denyNonFastForwards", "false"),
         ("receive.denyDeletes", "false"),
         ("daemon.uploadpack", "true"),

@@ -259,3 +259,50 @@ fn with_the_upstream_gone_reads_and_writes_fail_with_the_reason() {
         said(&write)
     );
 }
+
+#[test]
+fn a_secret_in_a_file_git_calls_binary_is_still_found() {
+    let gate = Gate::start("{}");
+    let work = gate.clone("work");
+    ok(git(&work, &["checkout", "--quiet", "-b", "bin"]));
+    let leak = commit(
+        &work,
+        "blob.dat",
+        "\0header\nAWS_ACCESS_KEY_ID=AKIAQWERTYUIOPASDFGH\n",
+    );
+    let push = git(&work, &["push", "origin", "bin"]);
+    assert!(
+        !push.status.success() && said(&push).contains("blob.dat"),
+        "{}",
+        said(&push)
+    );
+    assert!(!gate.upstream_has(&leak));
+}
+
+#[test]
+fn a_restarted_gate_reuses_its_mirrors() {
+    let mut gate = Gate::start("{}");
+    gate.clone("first");
+    let _ = gate.child.kill();
+    let _ = gate.child.wait();
+    gate.child = Command::new(env!("CARGO_BIN_EXE_bottle-git-gate"))
+        .args(["serve", "--config"])
+        .arg(gate.root().join("gate.yaml"))
+        .arg("--data")
+        .arg(gate.root().join("data"))
+        .env(bottle_git_gate::ALLOW_LOCAL_UPSTREAM, "1")
+        .spawn()
+        .unwrap();
+    let mut cloned = false;
+    for _ in 0..100 {
+        if git(gate.root(), &["clone", "--quiet", &gate.url(), "second"])
+            .status
+            .success()
+        {
+            cloned = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(cloned, "the restarted gate serves its existing mirror");
+}
