@@ -1,0 +1,489 @@
+//! What travels through the queue, and the checks every proposal passes before it is queued and
+//! again before it is applied.
+
+use bottle_egress_config::{Route, is_env_name, is_host, is_host_pattern};
+use bottle_git_gate_config::Policy;
+use serde::{Deserialize, Serialize};
+
+/// Size limits on proposals. A Dockerfile over the limit is refused, not truncated.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits;
+
+impl Limits {
+    /// Longest justification, in bytes.
+    pub const JUSTIFICATION: usize = 4 * 1024;
+    /// Largest Dockerfile, in bytes.
+    pub const DOCKERFILE: usize = 64 * 1024;
+    /// Most routes in one proposal.
+    pub const ROUTES: usize = 256;
+    /// Longest URL or host.
+    pub const URL: usize = 2048;
+}
+
+/// The MCP tool a proposal came from. The serialized names are the tool names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tool {
+    /// A new set of credential routes for the egress proxy.
+    EgressProxyBlock,
+    /// A blocked URL whose host should be allowed by the egress firewall.
+    FirewallBlock,
+    /// A new Dockerfile for the agent's image.
+    CapabilityBlock,
+    /// A change to a git entry's ref policy.
+    GitRuleBlock,
+}
+
+impl Tool {
+    /// Every tool, in the order they are listed.
+    pub const ALL: [Tool; 4] = [
+        Tool::EgressProxyBlock,
+        Tool::FirewallBlock,
+        Tool::CapabilityBlock,
+        Tool::GitRuleBlock,
+    ];
+
+    /// The MCP tool name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::EgressProxyBlock => "egress-proxy-block",
+            Tool::FirewallBlock => "firewall-block",
+            Tool::CapabilityBlock => "capability-block",
+            Tool::GitRuleBlock => "git-rule-block",
+        }
+    }
+}
+
+/// The change a proposal asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Change {
+    /// Replace the egress proxy's credential routes with `routes`.
+    Routes {
+        /// The whole new set.
+        routes: Vec<Route>,
+    },
+    /// Allow `host` (taken from the blocked `url`) through the egress firewall.
+    AllowHost {
+        /// The URL that was blocked.
+        url: String,
+        /// The host to allow, derived from `url`.
+        host: String,
+    },
+    /// Rebuild the agent's image from this Dockerfile.
+    Dockerfile {
+        /// The whole Dockerfile.
+        dockerfile: String,
+    },
+    /// Replace the ref policy of git entry `repo`.
+    GitRule {
+        /// The git entry's name.
+        repo: String,
+        /// The whole new policy.
+        policy: Policy,
+    },
+}
+
+impl Change {
+    /// The tool this kind of change belongs to.
+    pub fn tool(&self) -> Tool {
+        match self {
+            Change::Routes { .. } => Tool::EgressProxyBlock,
+            Change::AllowHost { .. } => Tool::FirewallBlock,
+            Change::Dockerfile { .. } => Tool::CapabilityBlock,
+            Change::GitRule { .. } => Tool::GitRuleBlock,
+        }
+    }
+}
+
+/// A request from the agent, waiting for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposal {
+    /// Unique within the queue, `[0-9a-z-]`, sortable by time of creation.
+    pub id: String,
+    /// The tool it came from.
+    pub tool: Tool,
+    /// Why the agent asks, in its words.
+    pub justification: String,
+    /// RFC 3339 UTC time the proposal was made.
+    pub created_at: String,
+    /// What it asks for.
+    pub change: Change,
+}
+
+/// What the operator decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Applied as proposed.
+    Approved,
+    /// Applied after the operator changed it.
+    Modified,
+    /// Not applied.
+    Rejected,
+    /// The bottle went away before a decision.
+    Expired,
+}
+
+impl Status {
+    /// The word shown to the agent and the operator.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Approved => "approved",
+            Status::Modified => "modified",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+/// The operator's decision on one proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// The proposal's id.
+    pub id: String,
+    /// What was decided.
+    pub status: Status,
+    /// The operator's notes (the reason, for a rejection), returned to the agent.
+    #[serde(default)]
+    pub notes: String,
+    /// RFC 3339 UTC time of the decision.
+    pub decided_at: String,
+    /// The change as applied, when the operator modified it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Change>,
+}
+
+/// What a tool call returns to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `approved`, `modified`, `rejected` or `expired`.
+    pub status: Status,
+    /// The operator's notes.
+    pub notes: String,
+}
+
+impl From<&Decision> for Outcome {
+    fn from(decision: &Decision) -> Self {
+        Outcome {
+            status: decision.status,
+            notes: decision.notes.clone(),
+        }
+    }
+}
+
+/// What the host publishes for the agent to read: the bottle's current egress routes and
+/// allowlist, and each git entry's policy. Token *environment names* appear; values never do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrentConfig {
+    /// The egress proxy's credential routes (empty without an egress proxy).
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Hosts the bottle may reach.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Git entries and their ref policies.
+    #[serde(default)]
+    pub git: Vec<GitEntry>,
+    /// Which tools this bottle can act on (a bottle without a git gate has no git rules).
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+}
+
+/// A git entry of the bottle, as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitEntry {
+    /// The entry's name (the repository served by the gate).
+    pub name: String,
+    /// Its ref policy.
+    pub policy: Policy,
+}
+
+/// A proposal that breaks a rule, with the field and a fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ProposalError {
+    /// The offending field, such as `routes[2].host`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn problem(field: impl Into<String>, message: impl Into<String>) -> ProposalError {
+    ProposalError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Check a justification: present, bounded, printable.
+pub fn check_justification(text: &str) -> Result<(), ProposalError> {
+    if text.trim().is_empty() {
+        return Err(problem(
+            "justification",
+            "is empty; say why the change is needed",
+        ));
+    }
+    if text.len() > Limits::JUSTIFICATION {
+        return Err(problem(
+            "justification",
+            format!(
+                "is {} bytes; keep it under {} bytes",
+                text.len(),
+                Limits::JUSTIFICATION
+            ),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(problem(
+            "justification",
+            "contains control characters; use plain text",
+        ));
+    }
+    Ok(())
+}
+
+impl Change {
+    /// The rules a change must follow on its own, before anything compares it with the current
+    /// configuration (the host does that on approval).
+    pub fn check(&self) -> Result<(), ProposalError> {
+        match self {
+            Change::Routes { routes } => check_routes(routes),
+            Change::AllowHost { url, host } => check_allow_host(url, host),
+            Change::Dockerfile { dockerfile } => check_dockerfile(dockerfile),
+            Change::GitRule { repo, policy } => check_git_rule(repo, policy),
+        }
+    }
+
+    /// A blocked-URL change, with the host taken from `url`.
+    pub fn allow_host_from_url(url: &str) -> Result<Change, ProposalError> {
+        let host = host_of_url(url)?;
+        let change = Change::AllowHost {
+            url: url.to_owned(),
+            host,
+        };
+        change.check()?;
+        Ok(change)
+    }
+}
+
+/// The host of an `http(s)://` URL, lowercased, without port or user info.
+pub fn host_of_url(url: &str) -> Result<String, ProposalError> {
+    if url.len() > Limits::URL {
+        return Err(problem("url", "is too long"));
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| problem("url", "must start with http:// or https://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    let host = host.to_ascii_lowercase();
+    if !is_host(&host) {
+        return Err(problem(
+            "url",
+            format!("`{host}` is not a host name; give the full URL that was blocked"),
+        ));
+    }
+    Ok(host)
+}
+
+fn check_routes(routes: &[Route]) -> Result<(), ProposalError> {
+    if routes.len() > Limits::ROUTES {
+        return Err(problem(
+            "routes",
+            format!("{} routes; at most {}", routes.len(), Limits::ROUTES),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, route) in routes.iter().enumerate() {
+        let field = format!("routes[{i}]");
+        if !is_host(&route.host) {
+            return Err(problem(
+                format!("{field}.host"),
+                format!(
+                    "`{}` is not a host name (an exact name such as api.example.com)",
+                    route.host
+                ),
+            ));
+        }
+        if !seen.insert(route.host.to_ascii_lowercase()) {
+            return Err(problem(
+                format!("{field}.host"),
+                format!("`{}` has two routes; merge them", route.host),
+            ));
+        }
+        for (j, prefix) in route.path_allowlist.iter().enumerate() {
+            if !prefix.starts_with('/') || prefix.contains("..") {
+                return Err(problem(
+                    format!("{field}.path_allowlist[{j}]"),
+                    format!("`{prefix}` must be an absolute path prefix without `..`"),
+                ));
+            }
+        }
+        if let Some(auth) = &route.auth
+            && !is_env_name(&auth.token_env)
+        {
+            return Err(problem(
+                format!("{field}.auth.token_env"),
+                format!("`{}` is not an environment variable name", auth.token_env),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_allow_host(url: &str, host: &str) -> Result<(), ProposalError> {
+    if host_of_url(url)? != *host {
+        return Err(problem("host", "does not match the URL's host"));
+    }
+    if !is_host_pattern(host) {
+        return Err(problem("host", format!("`{host}` is not a host name")));
+    }
+    Ok(())
+}
+
+fn check_dockerfile(dockerfile: &str) -> Result<(), ProposalError> {
+    if dockerfile.len() > Limits::DOCKERFILE {
+        return Err(problem(
+            "dockerfile",
+            format!(
+                "is {} bytes; the limit is {} bytes",
+                dockerfile.len(),
+                Limits::DOCKERFILE
+            ),
+        ));
+    }
+    let first = dockerfile.lines().map(str::trim).find(|l| {
+        !l.is_empty() && !l.starts_with('#') && !l.to_ascii_uppercase().starts_with("ARG")
+    });
+    match first {
+        Some(line) if line.to_ascii_uppercase().starts_with("FROM ") => Ok(()),
+        _ => Err(problem(
+            "dockerfile",
+            "must start with a FROM instruction (after comments and ARGs)",
+        )),
+    }
+}
+
+fn check_git_rule(repo: &str, policy: &Policy) -> Result<(), ProposalError> {
+    let plain = !repo.is_empty()
+        && !repo.starts_with('.')
+        && repo
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !plain {
+        return Err(problem(
+            "repo",
+            format!("`{repo}` is not a git entry name; see list-egress-routes for the entries"),
+        ));
+    }
+    for (field, refs) in [
+        ("policy.protected", &policy.protected),
+        ("policy.allowed_refs", &policy.allowed_refs),
+    ] {
+        for (i, name) in refs.iter().enumerate() {
+            if name.is_empty() || name.contains("..") || name.chars().any(char::is_whitespace) {
+                return Err(problem(
+                    format!("{field}[{i}]"),
+                    format!("`{name}` is not a ref name"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Proposal {
+    /// Every rule a queued proposal follows: a plain id, a justification, a change matching the tool.
+    pub fn check(&self) -> Result<(), ProposalError> {
+        let plain_id = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !plain_id {
+            return Err(problem("id", format!("`{}` is not a proposal id", self.id)));
+        }
+        check_justification(&self.justification)?;
+        if self.change.tool() != self.tool {
+            return Err(problem(
+                "change",
+                format!("does not belong to tool {}", self.tool.name()),
+            ));
+        }
+        self.change.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            host_of_url("https://Example.com:8443/x?y").unwrap(),
+            "example.com"
+        );
+        assert_eq!(host_of_url("http://u:p@h.io/").unwrap(), "h.io");
+        assert!(host_of_url("ftp://h.io/").is_err());
+        assert!(host_of_url("https:///x").is_err());
+    }
+
+    #[test]
+    fn dockerfile_rules() {
+        assert!(check_dockerfile("# c\nARG X=1\nFROM debian\nRUN true\n").is_ok());
+        assert!(check_dockerfile("RUN true\n").is_err());
+        let big = format!("FROM x\n{}", "#".repeat(Limits::DOCKERFILE));
+        let err = check_dockerfile(&big).unwrap_err();
+        assert!(err.message.contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn routes_rules() {
+        let route = |host: &str| Route {
+            host: host.into(),
+            path_allowlist: vec![],
+            auth: None,
+        };
+        assert!(check_routes(&[route("api.x.com")]).is_ok());
+        assert_eq!(
+            check_routes(&[route("api.x.com"), route("API.x.com")])
+                .unwrap_err()
+                .field,
+            "routes[1].host"
+        );
+        assert_eq!(
+            check_routes(&[route("not a host")]).unwrap_err().field,
+            "routes[0].host"
+        );
+    }
+
+    #[test]
+    fn tool_and_change_must_agree() {
+        let p = Proposal {
+            id: "1-a".into(),
+            tool: Tool::FirewallBlock,
+            justification: "need it".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            change: Change::Dockerfile {
+                dockerfile: "FROM x".into(),
+            },
+        };
+        assert_eq!(p.check().unwrap_err().field, "change");
+    }
+}
