@@ -377,6 +377,58 @@ impl Engine {
             .map_err(fail(format!("copying files into {container}")))
     }
 
+    /// Read one file out of a container (created or running), with its mode and owner, ready to
+    /// be changed and uploaded back.
+    pub async fn download(&self, container: &str, path: &str) -> Result<FileUpload> {
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let action = format!("reading {path} from {container}");
+        let mut stream = self
+            .docker
+            .download_from_container(container, Some(options));
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            archive.extend_from_slice(&chunk.map_err(fail(action.clone()))?);
+        }
+        let mut file = FileUpload {
+            path: path.to_owned(),
+            mode: 0o644,
+            owner: (0, 0),
+            contents: Vec::new(),
+        };
+        let mut reader = tar::Archive::new(archive.as_slice());
+        if let Some(Ok(mut entry)) = reader.entries().ok().and_then(|mut e| e.next()) {
+            let header = entry.header();
+            file.mode = header.mode().unwrap_or(0o644) & 0o7777;
+            file.owner = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+            let _ = std::io::Read::read_to_end(&mut entry, &mut file.contents);
+        }
+        Ok(file)
+    }
+
+    /// Send a signal (such as `SIGHUP`) to a running container's main process.
+    pub async fn signal(&self, container: &str, signal: &str) -> Result<()> {
+        let options = bollard::query_parameters::KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(container, Some(options))
+            .await
+            .map_err(fail(format!("sending {signal} to {container}")))
+    }
+
+    /// Restart a container, giving it `timeout_s` seconds to stop.
+    pub async fn restart(&self, container: &str, timeout_s: i32) -> Result<()> {
+        let options = bollard::query_parameters::RestartContainerOptionsBuilder::default()
+            .t(timeout_s)
+            .build();
+        self.docker
+            .restart_container(container, Some(options))
+            .await
+            .map_err(fail(format!("restarting {container}")))
+    }
+
     /// Start a container.
     pub async fn start(&self, container: &str) -> Result<()> {
         self.docker

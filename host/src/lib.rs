@@ -16,3 +16,4 @@ pub mod plan;
 pub mod plugin;
 pub mod prepare;
 pub mod render;
+pub mod supervise;

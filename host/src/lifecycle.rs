@@ -219,7 +219,14 @@ async fn finish(
         Outcome::Detached(_) => unreachable!("handled above"),
     };
     let state_dir = state::dir(&options.state_root, identity);
-    if code == 0 {
+    let home = Home::at(options.state_root.parent().unwrap_or(&options.state_root));
+    let expired = crate::supervise::expire_pending(&home, identity.as_str());
+    if expired > 0 {
+        eprintln!("{expired} pending supervise proposal(s) expired; they are in the audit log");
+    }
+    if crate::supervise::apply::resume_pending(&state_dir) {
+        eprintln!("an approved agent image waits: relaunch with `bottle resume {identity}`");
+    } else if code == 0 {
         let _ = std::fs::remove_dir_all(&state_dir);
     } else {
         eprintln!(
@@ -288,6 +295,8 @@ async fn run_bottle(
         secrets,
     );
     let (_, agent) = tokio::try_join!(launch::start_sidecars(&ctx, &plan), agent)?;
+    crate::supervise::targets::publish(&plan, identity, state_dir)
+        .context("publishing the bottle's config to its supervise queue")?;
     progress.step("starting the agent");
     launch::start_agent(engine, &agent).await?;
     progress.step("provisioning the agent");
@@ -475,6 +484,7 @@ pub async fn remove_bottle(
         removed += 1;
     }
     let _ = std::fs::remove_dir_all(home.root().join("run").join(identity));
+    crate::supervise::expire_pending(home, identity);
     if forget {
         let _ = std::fs::remove_dir_all(home.root().join("state").join(identity));
     }

@@ -9,6 +9,7 @@ mod bottles;
 mod doctor;
 mod plugins;
 mod start;
+mod supervise;
 
 /// Run an AI coding agent in a Docker bottle that cannot leak what it must not.
 #[derive(Debug, Parser)]
@@ -60,6 +61,9 @@ pub enum Command {
     /// Manage plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Decide what agents asked for through supervise (for scripts; see `dashboard`).
+    #[command(subcommand)]
+    Supervise(supervise::SuperviseCommand),
 }
 
 /// Run a parsed command line.
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agents => agents::list(),
         Command::Info(args) => agents::info(args),
         Command::Plugins(command) => plugins::run(command),
+        Command::Supervise(command) => supervise::run(command),
     }
 }
 

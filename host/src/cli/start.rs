@@ -106,7 +106,20 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         })?;
     let mut registry = prepare::load_plugins(&home)?;
     let catalog = prepare::catalog(&home, &record.cwd);
-    let selection = prepare::select(&catalog, Some(&record.agent), &registry.external_sections())?;
+    let mut selection =
+        prepare::select(&catalog, Some(&record.agent), &registry.external_sections())?;
+    let state_dir = crate::launch::state::dir(&home.root().join("state"), &identity);
+    let approved = crate::supervise::apply::saved_dockerfile(&state_dir);
+    if approved.exists() {
+        // An operator approved a new agent image through supervise: build it, as if the agent's
+        // manifest named this Dockerfile.
+        eprintln!(
+            "using the agent Dockerfile approved through supervise: {}",
+            approved.display()
+        );
+        selection.bottle.image = None;
+        selection.bottle.dockerfile = Some(approved);
+    }
     let plan = prepare::dry_run(&mut registry, &selection)?;
     let request = StartRequest {
         yes: args.yes,

@@ -1,0 +1,81 @@
+//! The audit trail: one JSON line per decision, in `~/.bottle/audit/<YYYY-MM-DD>.jsonl` (0600,
+//! directory 0700), appended and never rewritten.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use bottle_supervise_queue::{Proposal, Status, Tool};
+use serde::Serialize;
+
+/// One decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    /// RFC 3339 UTC.
+    pub time: String,
+    /// The bottle's identity.
+    pub bottle: String,
+    /// The proposal's id.
+    pub proposal: String,
+    /// The tool it came from.
+    pub tool: Tool,
+    /// What was decided.
+    pub decision: Status,
+    /// The operator's notes.
+    pub notes: String,
+    /// The agent's justification.
+    pub justification: String,
+    /// Unified diff of what changed (empty when nothing did).
+    pub diff: String,
+    /// SHA-256 of the applied content, when something was applied.
+    pub sha256: Option<String>,
+    /// The proposal as it was made (kept so an expired one is not lost).
+    pub proposed: Proposal,
+}
+
+/// The audit directory of a bottle home.
+pub fn dir(home_root: &Path) -> PathBuf {
+    home_root.join("audit")
+}
+
+/// Append `record` to today's file.
+pub fn record(home_root: &Path, record: &AuditRecord) -> std::io::Result<PathBuf> {
+    let dir = dir(home_root);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let day = record.time.get(..10).unwrap_or("undated");
+    let path = dir.join(format!("{day}.jsonl"));
+    let mut line = serde_json::to_vec(record).expect("audit records serialize");
+    line.push(b'\n');
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)?;
+    // One write call per line: appends of a line this size do not interleave.
+    file.write_all(&line)?;
+    Ok(path)
+}
+
+/// Every record in the audit directory, oldest file first (for tests and `supervise list --all`).
+pub fn read_all(home_root: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<_> = std::fs::read_dir(dir(home_root))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

@@ -1,0 +1,122 @@
+//! A proposal as a diff against the bottle's current configuration, for the operator to read
+//! before deciding. Works from the published `current.json`, so it needs no Docker.
+
+use std::path::Path;
+
+use bottle_supervise_queue::{Change, CurrentConfig};
+
+/// A unified diff of two texts, labelled `before/<label>` and `after/<label>`; empty when equal.
+pub fn unified(before: &str, after: &str, label: &str) -> String {
+    if before == after {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("before/{label}"), &format!("after/{label}"))
+        .to_string()
+}
+
+fn yaml<T: serde::Serialize>(value: &T) -> String {
+    serde_yaml_ng::to_string(value).unwrap_or_default()
+}
+
+/// The proposal's change as a diff against `current` (and, for a Dockerfile, against the one
+/// already waiting in `state_dir`, if any).
+pub fn diff(current: &CurrentConfig, change: &Change, state_dir: &Path) -> String {
+    match change {
+        Change::Routes { routes } => unified(&yaml(&current.routes), &yaml(routes), "routes"),
+        Change::AllowHost { host, .. } => {
+            let mut after = current.allow.clone();
+            if !after.contains(host) {
+                after.push(host.clone());
+            }
+            unified(&yaml(&current.allow), &yaml(&after), "allow")
+        }
+        Change::GitRule { repo, policy } => {
+            let before = current
+                .git
+                .iter()
+                .find(|g| &g.name == repo)
+                .map(|g| &g.policy);
+            let label = format!("git/{repo}/policy");
+            unified(&before.map(yaml).unwrap_or_default(), &yaml(policy), &label)
+        }
+        Change::Dockerfile { dockerfile } => {
+            let before = std::fs::read_to_string(super::apply::saved_dockerfile(state_dir))
+                .unwrap_or_default();
+            unified(&before, dockerfile, "agent/Dockerfile")
+        }
+    }
+}
+
+/// One line saying what a change asks for.
+pub fn summary(change: &Change) -> String {
+    match change {
+        Change::Routes { routes } => {
+            let hosts: Vec<&str> = routes.iter().map(|r| r.host.as_str()).collect();
+            format!("routes → {} ({})", routes.len(), hosts.join(", "))
+        }
+        Change::AllowHost { host, url } => format!("allow {host} (blocked: {url})"),
+        Change::Dockerfile { dockerfile } => {
+            format!(
+                "new agent Dockerfile ({} lines)",
+                dockerfile.lines().count()
+            )
+        }
+        Change::GitRule { repo, .. } => format!("ref policy of git entry `{repo}`"),
+    }
+}
+
+/// The change as YAML, for editing in `$EDITOR`.
+pub fn editable(change: &Change) -> String {
+    yaml(change)
+}
+
+/// Parse an edited change back; the kind must stay the same.
+pub fn parse_edited(original: &Change, text: &str) -> Result<Change, String> {
+    let edited: Change = serde_yaml_ng::from_str(text)
+        .map_err(|e| format!("the edited change does not parse: {e}"))?;
+    if edited.tool() != original.tool() {
+        return Err(format!(
+            "the edited change is a {}, not a {}; keep `kind` as it was",
+            edited.tool().name(),
+            original.tool().name()
+        ));
+    }
+    edited
+        .check()
+        .map_err(|e| format!("the edited change is invalid: {e}"))?;
+    Ok(edited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_host_diff_shows_the_new_host() {
+        let current = CurrentConfig {
+            allow: vec!["a.example".into()],
+            ..Default::default()
+        };
+        let change = Change::allow_host_from_url("https://b.example/x").unwrap();
+        let diff = diff(&current, &change, Path::new("/nonexistent"));
+        assert!(diff.contains("+- b.example"), "{diff}");
+        assert!(diff.contains(" - a.example"), "{diff}");
+    }
+
+    #[test]
+    fn edited_change_keeps_its_kind() {
+        let original = Change::allow_host_from_url("https://b.example/x").unwrap();
+        let text = editable(&original).replace("b.example", "c.example");
+        let edited = parse_edited(&original, &text).unwrap();
+        assert!(matches!(edited, Change::AllowHost { ref host, .. } if host == "c.example"));
+        let other = "kind: dockerfile\ndockerfile: FROM x\n";
+        assert!(
+            parse_edited(&original, other)
+                .unwrap_err()
+                .contains("keep `kind`")
+        );
+    }
+}
