@@ -35,7 +35,7 @@ fn list(format: Format) -> anyhow::Result<ExitCode> {
             serde_json::json!({
                 "name": p.description.name,
                 "version": p.description.version,
-                "wit": crate::plugin::registry::WIT_PACKAGE,
+                "wit": format!("bottle:plugin@{}", p.wit_version),
                 "source": p.source.to_string(),
                 "sha256": p.sha256,
                 "sections": p.description.sections,
@@ -55,7 +55,7 @@ fn list(format: Format) -> anyhow::Result<ExitCode> {
                     "{:<14} {:<8} {:<20} {:<10} {}",
                     p.description.name,
                     p.description.version,
-                    crate::plugin::registry::WIT_PACKAGE,
+                    format!("bottle:plugin@{}", p.wit_version),
                     p.source.to_string(),
                     &p.sha256[..16],
                 );

@@ -3,10 +3,14 @@
 //! - [`bindings`]: the generated WIT types (the one `bindgen!` boundary);
 //! - [`runtime`]: the sandboxed wasmtime engine, limits and the precompiled-component cache;
 //! - [`builtin`]: the four plugins embedded in this binary;
-//! - [`registry`]: finding, loading and describing every plugin of a run.
+//! - [`registry`]: finding, loading and describing every plugin of a run;
+//! - [`install`]: `bottle plugins add|remove` and the sha256 record of each installed component;
+//! - [`policy`]: organisation policy modules run over the finished plan.
 
 pub mod bindings;
 pub mod builtin;
+pub mod install;
+pub mod policy;
 pub mod registry;
 pub mod runtime;
 

@@ -11,9 +11,6 @@ use super::builtin::BUILTINS;
 use super::runtime::{PluginError, PluginErrorKind, PluginInstance, PluginRuntime};
 use crate::names;
 
-/// The WIT package version this host serves.
-pub const WIT_PACKAGE: &str = "bottle:plugin@0.1.0";
-
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +53,8 @@ pub struct LoadedPlugin {
     pub source: PluginSource,
     /// Hex SHA-256 of the component.
     pub sha256: String,
+    /// The `bottle:plugin` package version it targets.
+    pub wit_version: String,
     /// Whether compilation was skipped thanks to the cache.
     pub cached: bool,
     /// Time to compile or load from cache.
@@ -93,6 +92,8 @@ impl Registry {
                 let wasm = std::fs::read(&path).map_err(|e| {
                     PluginError::new(&label, PluginErrorKind::Load(format!("cannot read: {e}")))
                 })?;
+                let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm));
+                super::install::verify(&path, &sha256)?;
                 registry.add(PluginSource::File(path), None, &wasm)?;
             }
         }
@@ -124,6 +125,7 @@ impl Registry {
             description,
             source,
             sha256: compiled.sha256.clone(),
+            wit_version: compiled.wit_version.clone(),
             cached: compiled.cached,
             compile_time,
             instantiate_time: started.elapsed(),

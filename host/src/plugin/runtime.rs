@@ -23,7 +23,9 @@ use super::bindings::bottle::plugin::types::{Diagnostic, Host as TypesHost};
 use super::bindings::exports::bottle::plugin::sidecar::{
     Contribution, Facts, Finalization, PlanContext, PluginInfo,
 };
-use super::bindings::{SidecarPlugin, SidecarPluginPre};
+use super::bindings::policy::exports::bottle::plugin::policy::Violation;
+use super::bindings::policy::{PolicyModule, PolicyModulePre};
+use super::bindings::{SERVED_VERSIONS, SidecarPlugin, SidecarPluginPre};
 
 /// How often the epoch ticks; deadlines are whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -41,6 +43,9 @@ pub struct RuntimeLimits {
     pub memory_bytes: usize,
     /// Wall-clock time one call (describe, plan, finalize) may take.
     pub call_deadline: Duration,
+    /// Fuel (roughly, wasm instructions) one call may burn; a second bound besides the clock,
+    /// independent of how busy the machine is.
+    pub call_fuel: u64,
 }
 
 impl Default for RuntimeLimits {
@@ -48,6 +53,7 @@ impl Default for RuntimeLimits {
         RuntimeLimits {
             memory_bytes: 64 << 20,
             call_deadline: Duration::from_millis(500),
+            call_fuel: 2_000_000_000,
         }
     }
 }
@@ -74,6 +80,20 @@ pub enum PluginErrorKind {
     /// The call ran past its deadline.
     #[error("did not return within its time limit of {0:?}; it was stopped")]
     Deadline(Duration),
+    /// The call burnt its fuel budget.
+    #[error("used up its fuel budget of {0} units in one call; it was stopped")]
+    Fuel(u64),
+    /// The component targets a package version this host does not serve.
+    #[error(
+        "targets bottle:plugin@{targets}, but this host serves {}; rebuild the plugin against \
+         one of those (its SDK version decides), or upgrade bottle", serves.join(", ")
+    )]
+    Version {
+        /// The version the component targets.
+        targets: String,
+        /// The versions this host serves.
+        serves: Vec<String>,
+    },
     /// The instance tried to grow its memory past the cap.
     #[error("tried to use more than its memory limit of {} MiB; it was stopped", .0 >> 20)]
     Memory(usize),
@@ -102,6 +122,7 @@ impl PluginError {
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<PluginState>,
+    policy_linker: Linker<PluginState>,
     cache_dir: Option<PathBuf>,
     limits: RuntimeLimits,
     ticker_stop: Arc<AtomicBool>,
@@ -111,6 +132,18 @@ pub struct PluginRuntime {
 #[derive(Clone)]
 pub struct CompiledPlugin {
     pre: SidecarPluginPre<PluginState>,
+    /// Hex SHA-256 of the component's bytes.
+    pub sha256: String,
+    /// Whether it came from the precompiled cache.
+    pub cached: bool,
+    /// The `bottle:plugin` package version it targets.
+    pub wit_version: String,
+}
+
+/// A compiled policy module.
+#[derive(Clone)]
+pub struct CompiledPolicy {
+    pre: PolicyModulePre<PluginState>,
     /// Hex SHA-256 of the component's bytes.
     pub sha256: String,
     /// Whether it came from the precompiled cache.
@@ -127,6 +160,7 @@ impl PluginRuntime {
     fn build(cache_dir: Option<PathBuf>, limits: RuntimeLimits) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.consume_fuel(true);
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
@@ -135,11 +169,18 @@ impl PluginRuntime {
             &mut linker,
             |state| state,
         )?;
+        let mut policy_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut policy_linker)?;
+        PolicyModule::add_to_linker::<PluginState, wasmtime::component::HasSelf<PluginState>>(
+            &mut policy_linker,
+            |state| state,
+        )?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(&engine, ticker_stop.clone());
         Ok(PluginRuntime {
             engine,
             linker,
+            policy_linker,
             cache_dir,
             limits,
             ticker_stop,
@@ -156,6 +197,7 @@ impl PluginRuntime {
     pub fn compile(&self, label: &str, wasm: &[u8]) -> Result<CompiledPlugin, PluginError> {
         let sha256 = hex::encode(Sha256::digest(wasm));
         let (component, cached) = self.load_component(label, wasm, &sha256)?;
+        let wit_version = self.check_version(label, &component, "sidecar")?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -166,7 +208,88 @@ impl PluginRuntime {
             pre,
             sha256,
             cached,
+            wit_version,
         })
+    }
+
+    /// The package version `component` targets, refused unless this host serves it; `world_interface`
+    /// is the interface the component must export (`sidecar` or `policy`).
+    fn check_version(
+        &self,
+        label: &str,
+        component: &Component,
+        world_interface: &str,
+    ) -> Result<String, PluginError> {
+        let fail = |kind| PluginError::new(label, kind);
+        match super::bindings::targeted_version(&self.engine, component) {
+            None => Err(fail(PluginErrorKind::Incompatible(format!(
+                "it exports no bottle:plugin interface; a plugin exports bottle:plugin/{world_interface}"
+            )))),
+            Some((_, version)) if !SERVED_VERSIONS.contains(&version.as_str()) => {
+                Err(fail(PluginErrorKind::Version {
+                    targets: version,
+                    serves: SERVED_VERSIONS.iter().map(|v| v.to_string()).collect(),
+                }))
+            }
+            Some((interface, _)) if interface != world_interface => {
+                Err(fail(PluginErrorKind::Incompatible(format!(
+                    "it exports bottle:plugin/{interface}, but this is loaded as a {world_interface} component"
+                ))))
+            }
+            Some((_, version)) => Ok(version),
+        }
+    }
+
+    /// Compile a policy module (or load it from the cache).
+    pub fn compile_policy(&self, label: &str, wasm: &[u8]) -> Result<CompiledPolicy, PluginError> {
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let (component, cached) = self.load_component(label, wasm, &sha256)?;
+        self.check_version(label, &component, "policy")?;
+        let pre = self
+            .policy_linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::new(label, PluginErrorKind::Incompatible(root_cause(&e))))?;
+        let pre = PolicyModulePre::new(pre)
+            .map_err(|e| PluginError::new(label, PluginErrorKind::Incompatible(root_cause(&e))))?;
+        Ok(CompiledPolicy {
+            pre,
+            sha256,
+            cached,
+        })
+    }
+
+    /// Run a policy module's `name` and `check` over `plan_json` in a fresh instance.
+    pub fn check_policy(
+        &self,
+        policy: &CompiledPolicy,
+        label: &str,
+        plan_json: &str,
+    ) -> Result<(String, Vec<Violation>), PluginError> {
+        let mut store = self.store(label);
+        let bindings = policy
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(label, &store, e, self.limits))?;
+        let name = bindings
+            .bottle_plugin_policy()
+            .call_name(&mut store)
+            .map_err(|e| classify(label, &store, e, self.limits))?;
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_fuel(self.limits.call_fuel).expect("fuel is on");
+        let violations = bindings
+            .bottle_plugin_policy()
+            .call_check(&mut store, plan_json)
+            .map_err(|e| classify(&name, &store, e, self.limits))?;
+        Ok((name, violations))
+    }
+
+    fn store(&self, name: &str) -> Store<PluginState> {
+        let mut store = Store::new(&self.engine, PluginState::new(name, self.limits));
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.epoch_deadline_trap();
+        store.set_fuel(self.limits.call_fuel).expect("fuel is on");
+        store
     }
 
     /// A fresh, isolated instance of `plugin`, attributed to `name` in logs and errors.
@@ -175,10 +298,7 @@ impl PluginRuntime {
         plugin: &CompiledPlugin,
         name: &str,
     ) -> Result<PluginInstance, PluginError> {
-        let mut store = Store::new(&self.engine, PluginState::new(name, self.limits));
-        store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(self.deadline_ticks());
-        store.epoch_deadline_trap();
+        let mut store = self.store(name);
         let bindings = plugin
             .pre
             .instantiate(&mut store)
@@ -310,6 +430,8 @@ fn classify(
         PluginErrorKind::Memory(limits.memory_bytes)
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         PluginErrorKind::Deadline(limits.call_deadline)
+    } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) {
+        PluginErrorKind::Fuel(limits.call_fuel)
     } else {
         PluginErrorKind::Trap(crash_report(&e, &store.data().stderr))
     };
@@ -374,6 +496,9 @@ impl PluginInstance {
 
     fn prepare_call(&mut self) {
         self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store
+            .set_fuel(self.limits.call_fuel)
+            .expect("fuel is on");
         self.store.data_mut().log_lines = 0;
     }
 
@@ -428,6 +553,26 @@ impl WasiView for PluginState {
 }
 
 impl TypesHost for PluginState {}
+
+impl super::bindings::policy::bottle::plugin::types::Host for PluginState {}
+
+impl super::bindings::policy::bottle::plugin::host::Host for PluginState {
+    fn log(
+        &mut self,
+        level: super::bindings::policy::bottle::plugin::host::LogLevel,
+        message: String,
+    ) {
+        use super::bindings::policy::bottle::plugin::host::LogLevel as L;
+        let level = match level {
+            L::Trace => LogLevel::Trace,
+            L::Debug => LogLevel::Debug,
+            L::Info => LogLevel::Info,
+            L::Warn => LogLevel::Warn,
+            L::Error => LogLevel::Error,
+        };
+        LogHost::log(self, level, message);
+    }
+}
 
 impl LogHost for PluginState {
     fn log(&mut self, level: LogLevel, message: String) {
