@@ -308,7 +308,8 @@ pub fn parse_plan(json: &str) -> Result<PlanView, Violation> {
             subject,
             format!(
                 "this policy module cannot read the plan: {problem}; it reads plan view schema {} \
-                 (bottle-plan-view {}), so rebuild it against the plan view of this bottle version",
+                 (built with bottle-plugin-sdk {}), so rebuild it against the plan view of this \
+                 bottle version",
                 plan_view::PLAN_VIEW_SCHEMA,
                 env!("CARGO_PKG_VERSION"),
             ),
