@@ -24,7 +24,7 @@
 //!
 //! Lists keep the plan's order (sidecars in start order, egress hosts sorted by host), so the JSON
 //! pointers that violations carry ([`Violation::subject`], built with the `pointer_to_*` helpers of
-//! [`PlanView`] or with [`pointer`]) name one element and stay stable between runs of the same plan.
+//! [`PlanView`] or with [`pointer()`]) name one element and stay stable between runs of the same plan.
 //!
 //! This crate depends on `serde` only and compiles for `wasm32-wasip2`.
 

@@ -4,7 +4,7 @@
 //! # Rules
 //!
 //! - **`route-path-allowlist`** ([`ROUTE_PATH_ALLOWLIST`]): every credential route — a route of the
-//!   egress proxy that injects a token ([`RouteView::token`] is set) — must limit the paths the
+//!   egress proxy that injects a token ([`RouteView::token`](bottle_plugin_sdk::plan_view::RouteView::token) is set) — must limit the paths the
 //!   agent may call with it. A route without a `path_allowlist` lends the token for every endpoint of
 //!   its host: a GitHub token meant for one repository's issues could delete repositories. An entry
 //!   of `/` (or an empty one) allows every path just as well, and violates the same way. Subject:
