@@ -57,9 +57,9 @@ pub mod bindings {
     });
 }
 
-/// The bindings of world `policy-module`. They share the `types` and `host` interfaces (so
-/// [`Property`] and [`log`]) with the sidecar bindings, so a policy module imports the same
-/// `host.log` as a plugin.
+/// The bindings of world `policy-module`. They reuse the sidecar bindings' `types` and `host`
+/// interfaces: one [`Property`] type, and one `host.log` import behind [`log`] for plugins and
+/// policy modules alike.
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod policy_bindings {
