@@ -111,6 +111,14 @@ pub fn plan_input(agent: &Agent, bottle: &Bottle, internal_cidr: &str) -> PlanIn
         runtime: runtime_name(bottle),
         internal_cidr: internal_cidr.to_owned(),
         ca_fingerprints: Default::default(),
+        grants: crate::plan::grants::GrantTable {
+            by_plugin: bottle.grants.clone(),
+            allowlist: bottle.egress.allowlist.clone(),
+            bottle: bottle.path.as_ref().map_or_else(
+                || bottle.name.clone(),
+                |p| format!("{} ({})", bottle.name, p.display()),
+            ),
+        },
     }
 }
 
@@ -237,4 +245,14 @@ pub fn catalog(home: &Home, cwd: &Path) -> Catalog {
         tracing::warn!("{warning}");
     }
     catalog
+}
+
+/// The plan input `bottle plugins check` uses: the embedded default agent and bottle, with the
+/// given manifest sections added (or replacing the defaults').
+pub fn check_input(extra: Map<String, Value>) -> PlanInput {
+    let agent = bottle_manifest::defaults::agent();
+    let bottle = bottle_manifest::defaults::bottle();
+    let mut input = plan_input(&agent, &bottle, plan::DRY_RUN_CIDR);
+    input.sections.extend(extra);
+    input
 }

@@ -341,21 +341,112 @@ fn agents_and_info_say_where_files_were_found() {
 fn an_external_plugin_reads_its_own_section() {
     let home = Home::new();
     let wasm = PathBuf::from(bottle::plugin::builtin::BUILD_PLUGIN_DIR).join("test-hostile.wasm");
-    std::fs::create_dir_all(home.path().join("plugins")).unwrap();
-    std::fs::copy(wasm, home.path().join("plugins/hostile.wasm")).unwrap();
+    let added = home.bottle(&["plugins", "add", wasm.to_str().unwrap()]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     home.write("agents/dev.md", "---\nbottle: work\n---\n");
     home.write("bottles/work.md", "---\ntest_hostile:\n  mode: ok\n---\n");
     let plan = json_plan(&home, Some("dev"));
     assert!(names(&plan["sidecars"]).contains(&"hostile-a".to_owned()));
     let listed = stdout(&home.bottle(&["plugins", "list"]));
     assert!(
-        listed.contains("test-hostile") && listed.contains("hostile.wasm"),
+        listed.contains("test-hostile") && listed.contains("test-hostile.wasm"),
         "{listed}"
     );
     home.write("bottles/work.md", "---\ntest_hostile:\n  mode: loop\n---\n");
     let err = stderr_of_failure(&home.bottle(&["start", "dev", "--dry-run"]));
     assert!(
-        err.contains("plugin `test-hostile`: did not return within its time limit"),
+        err.contains("plugin `test-hostile`: did not return within its time limit")
+            || err.contains("plugin `test-hostile`: used up its fuel budget"),
         "{err}"
     );
+}
+
+#[test]
+fn plugins_add_validates_records_and_refuses_a_changed_component() {
+    let home = Home::new();
+    let wasm = PathBuf::from(bottle::plugin::builtin::BUILD_PLUGIN_DIR).join("test-hostile.wasm");
+    let added = home.bottle(&["plugins", "add", wasm.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&added.stderr);
+    assert!(added.status.success(), "{said}");
+    assert!(
+        said.contains("bottle:plugin@0.1.0") && said.contains("precompiled"),
+        "{said}"
+    );
+    let info = stdout(&home.bottle(&["plugins", "info", "test-hostile"]));
+    let record: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(record["wit"], "0.1.0");
+    assert_eq!(record["sha256"].as_str().unwrap().len(), 64);
+    // A component swapped after `add` is refused with how to fix it.
+    let installed = home.path().join("plugins/test-hostile.wasm");
+    let mut bytes = std::fs::read(&installed).unwrap();
+    bytes.extend_from_slice(b"\0tampered");
+    std::fs::write(&installed, bytes).unwrap();
+    let err = stderr_of_failure(&home.bottle(&["plugins", "list"]));
+    assert!(err.contains("changed since it was added"), "{err}");
+    // A file dropped in by hand, without `add`, is refused too.
+    std::fs::copy(&wasm, home.path().join("plugins/dropped.wasm")).unwrap();
+    let removed = home.bottle(&["plugins", "remove", "test-hostile"]);
+    assert!(removed.status.success());
+    let err = stderr_of_failure(&home.bottle(&["plugins", "list"]));
+    assert!(err.contains("bottle plugins add"), "{err}");
+    // Not a component at all, and a built-in's name.
+    let junk = home.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").unwrap();
+    let err = stderr_of_failure(&home.bottle(&["plugins", "add", junk.to_str().unwrap()]));
+    assert!(err.contains("not a valid bottle plugin component"), "{err}");
+    let err = stderr_of_failure(&home.bottle(&["plugins", "remove", "egress-proxy"]));
+    assert!(err.contains("built in"), "{err}");
+}
+
+#[test]
+fn an_ungranted_request_stops_the_plan_until_the_bottle_grants_it() {
+    let home = Home::new();
+    let wasm = PathBuf::from(bottle::plugin::builtin::BUILD_PLUGIN_DIR).join("test-hostile.wasm");
+    assert!(
+        home.bottle(&["plugins", "add", wasm.to_str().unwrap()])
+            .status
+            .success()
+    );
+    home.write("agents/dev.md", "---\nbottle: work\n---\n");
+    home.write(
+        "bottles/work.md",
+        "---\ntest_hostile:\n  mode: ungranted-egress\n---\n",
+    );
+    let err = stderr_of_failure(&home.bottle(&["start", "dev", "--dry-run"]));
+    assert!(err.contains("asks to reach `paste.example`"), "{err}");
+    assert!(
+        err.contains("grants:\n    test-hostile:\n      - \"egress: paste.example\""),
+        "{err}"
+    );
+    home.write(
+        "bottles/work.md",
+        "---\ntest_hostile:\n  mode: ungranted-egress\ngrants:\n  test-hostile: [\"egress: paste.example\"]\n---\n",
+    );
+    let plan = json_plan(&home, Some("dev"));
+    let hosts: Vec<&str> = plan["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert!(hosts.contains(&"paste.example"), "{hosts:?}");
+    assert!(
+        plan["grants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["plugin"] == "test-hostile" && g["source"] == "manifest"),
+        "{}",
+        plan["grants"]
+    );
+    home.write(
+        "bottles/work.md",
+        "---\ntest_hostile:\n  mode: ok\ngrants:\n  test-hostle: [\"egress: x.example\"]\n---\n",
+    );
+    let err = stderr_of_failure(&home.bottle(&["start", "dev", "--dry-run"]));
+    assert!(err.contains("did you mean `test-hostile`"), "{err}");
 }

@@ -21,7 +21,11 @@ fn cache_dir() -> PathBuf {
 }
 
 fn registry_with_hostile() -> Registry {
-    let runtime = PluginRuntime::new(Some(cache_dir()), RuntimeLimits::default()).unwrap();
+    registry_with_hostile_under(RuntimeLimits::default())
+}
+
+fn registry_with_hostile_under(limits: RuntimeLimits) -> Registry {
+    let runtime = PluginRuntime::new(Some(cache_dir()), limits).unwrap();
     let mut registry = Registry::load(runtime, None).unwrap();
     let path = PathBuf::from(BUILD_PLUGIN_DIR).join("test-hostile.wasm");
     let wasm = std::fs::read(&path).unwrap();
@@ -51,12 +55,17 @@ fn input(mode: &str) -> PlanInput {
         runtime: "auto".into(),
         internal_cidr: DRY_RUN_CIDR.into(),
         ca_fingerprints: Default::default(),
+        grants: Default::default(),
     }
 }
 
 /// Plan with the hostile plugin in `mode`; the error text.
 fn hostile_error(mode: &str) -> String {
-    let mut registry = registry_with_hostile();
+    hostile_error_under(mode, RuntimeLimits::default())
+}
+
+fn hostile_error_under(mode: &str, limits: RuntimeLimits) -> String {
+    let mut registry = registry_with_hostile_under(limits);
     let started = Instant::now();
     let err = assemble(&mut registry, &input(mode)).expect_err(mode);
     eprintln!("{mode}: failed in {:?}: {err}", started.elapsed());
@@ -81,14 +90,29 @@ fn a_well_behaved_run_of_the_hostile_plugin_plans() {
 
 #[test]
 fn infinite_loop_is_stopped_at_the_deadline() {
-    let text = hostile_error("loop");
+    // Fuel to spare: the clock stops it.
+    let limits = RuntimeLimits {
+        call_fuel: u64::MAX / 2,
+        ..RuntimeLimits::default()
+    };
+    let text = hostile_error_under("loop", limits);
+    assert!(text.contains("time limit"), "{text}");
+    let text = hostile_error_under("finalize-loop", limits);
     assert!(text.contains("time limit"), "{text}");
 }
 
 #[test]
-fn infinite_loop_in_finalize_is_stopped_too() {
-    let text = hostile_error("finalize-loop");
-    assert!(text.contains("time limit"), "{text}");
+fn infinite_loop_is_stopped_when_its_fuel_runs_out() {
+    // Time to spare: the fuel budget stops it, however fast or slow the machine.
+    let limits = RuntimeLimits {
+        call_fuel: 50_000_000,
+        call_deadline: std::time::Duration::from_secs(60),
+        ..RuntimeLimits::default()
+    };
+    for mode in ["loop", "finalize-loop"] {
+        let text = hostile_error_under(mode, limits);
+        assert!(text.contains("fuel budget of 50000000"), "{text}");
+    }
 }
 
 #[test]
@@ -151,7 +175,75 @@ fn undeclared_secret_is_refused() {
 fn host_file_not_named_by_the_manifest_is_refused() {
     let text = hostile_error("unnamed-host-file");
     assert!(text.contains("/etc/shadow"), "{text}");
-    assert!(text.contains("does not name"), "{text}");
+    assert!(text.contains("does not grant"), "{text}");
+    assert!(text.contains("- \"host-path: /etc/shadow\""), "{text}");
+}
+
+#[test]
+fn requests_beyond_the_defaults_need_a_grant_and_show_the_line_to_add() {
+    for (mode, line) in [
+        ("ungranted-egress", "egress: paste.example"),
+        ("declared-secret", "secret: DECLARED"),
+        ("publish-port", "publish-port: 5432"),
+    ] {
+        let text = hostile_error(mode);
+        assert!(text.contains("plugin `test-hostile`"), "{mode}: {text}");
+        assert!(
+            text.contains("grants:\n    test-hostile:"),
+            "{mode}: {text}"
+        );
+        assert!(text.contains(&format!("- \"{line}\"")), "{mode}: {text}");
+    }
+}
+
+#[test]
+fn granted_requests_pass_and_are_recorded_in_the_plan() {
+    for (mode, kind, value) in [
+        ("ungranted-egress", "egress", "*.example"),
+        ("declared-secret", "secret", "DECLARED"),
+        ("publish-port", "publish-port", "5432"),
+    ] {
+        let mut registry = registry_with_hostile();
+        let mut input = input(mode);
+        input.grants.by_plugin.insert(
+            "test-hostile".into(),
+            vec![bottle_manifest::grants::Grant {
+                kind: kind.into(),
+                value: value.into(),
+            }],
+        );
+        let plan =
+            bottle::plan::assemble(&mut registry, &input).unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert!(
+            plan.grants
+                .iter()
+                .any(|g| g.plugin == "test-hostile" && g.kind == kind),
+            "{mode}: {:?}",
+            plan.grants
+        );
+        if mode == "publish-port" {
+            let sidecar = plan
+                .sidecars
+                .iter()
+                .find(|s| s.name == "hostile-a")
+                .unwrap();
+            assert_eq!(sidecar.published_ports, [5432]);
+        }
+    }
+}
+
+#[test]
+fn grants_for_a_plugin_that_is_not_loaded_are_an_error() {
+    let mut registry = registry_with_hostile();
+    let mut input = input("none");
+    input
+        .grants
+        .by_plugin
+        .insert("test-hostle".into(), Vec::new());
+    let text = bottle::plan::assemble(&mut registry, &input)
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("did you mean `test-hostile`"), "{text}");
 }
 
 #[test]

@@ -28,6 +28,7 @@ pub(crate) const KEYS: &[&str] = &[
     "image",
     "dockerfile",
     "runtime",
+    "grants",
 ];
 
 /// claude-bottle's key, refused with a migration recipe.
@@ -60,6 +61,8 @@ pub struct Bottle {
     pub dockerfile: Option<PathBuf>,
     /// The container runtime.
     pub runtime: Runtime,
+    /// What each plugin is granted beyond the defaults, by plugin name.
+    pub grants: BTreeMap<String, Vec<crate::grants::Grant>>,
     /// Sections of external plugins, by top-level key, as JSON.
     pub sections: BTreeMap<String, serde_json::Value>,
     /// The Markdown body: free notes for people.
@@ -132,6 +135,7 @@ struct RawBottle {
     image: Option<String>,
     dockerfile: Option<PathBuf>,
     runtime: Runtime,
+    grants: BTreeMap<String, Vec<crate::grants::Grant>>,
     sections: BTreeMap<String, serde_json::Value>,
 }
 
@@ -149,6 +153,7 @@ impl RawBottle {
             image: self.image,
             dockerfile: self.dockerfile,
             runtime: self.runtime,
+            grants: self.grants,
             sections: self.sections,
             notes,
         }
@@ -216,6 +221,10 @@ fn read_value<'de, A: MapAccess<'de>>(
         "egress" => raw.egress = map.next_value::<Option<_>>()?.unwrap_or_default(),
         "supervise" => raw.supervise = map.next_value::<Option<_>>()?.unwrap_or_default(),
         "runtime" => raw.runtime = map.next_value::<Option<_>>()?.unwrap_or_default(),
+        "grants" => {
+            let lines = map.next_value::<Option<_>>()?.unwrap_or_default();
+            raw.grants = crate::grants::parse(lines).map_err(Invalid::into_de)?;
+        }
         "image" => raw.image = map.next_value::<Option<Image>>()?.map(|i| i.0),
         "dockerfile" => raw.dockerfile = map.next_value::<Option<RawPath>>()?.map(|p| p.0),
         LEGACY_CRED_PROXY => {

@@ -19,6 +19,7 @@ mod env;
 mod error;
 mod frontmatter;
 mod git;
+pub mod grants;
 mod invalid;
 mod locate;
 mod migrate;

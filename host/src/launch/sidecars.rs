@@ -1,11 +1,11 @@
 //! Starting sidecars: stage by stage, concurrently within a stage, each healthy before the next
 //! stage starts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use futures_util::future::try_join_all;
 
 use super::ca::MintedCa;
@@ -143,13 +143,36 @@ fn container_body(
         cmd: (!sidecar.command.is_empty()).then(|| sidecar.command.clone()),
         env: Some(resolve_env(&sidecar.env, ctx.secrets)?),
         labels: Some(labels),
+        exposed_ports: (!sidecar.published_ports.is_empty()).then(|| {
+            sidecar
+                .published_ports
+                .iter()
+                .map(|p| format!("{p}/tcp"))
+                .collect()
+        }),
         host_config: Some(HostConfig {
             binds: Some(binds),
             extra_hosts: Some(extra_hosts),
+            port_bindings: (!sidecar.published_ports.is_empty()).then(|| published(sidecar)),
             ..Default::default()
         }),
         ..Default::default()
     })
+}
+
+/// Granted ports, published on the host's loopback only.
+fn published(sidecar: &SidecarPlan) -> HashMap<String, Option<Vec<PortBinding>>> {
+    sidecar
+        .published_ports
+        .iter()
+        .map(|p| {
+            let binding = PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(p.to_string()),
+            };
+            (format!("{p}/tcp"), Some(vec![binding]))
+        })
+        .collect()
 }
 
 /// Plan files, CA material, host files and the prober.

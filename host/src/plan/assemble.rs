@@ -10,9 +10,10 @@ use crate::plugin::bindings::bottle::plugin::types::{Diagnostic, Severity};
 use crate::plugin::bindings::exports::bottle::plugin::sidecar as wit;
 use crate::plugin::runtime::{PluginError, PluginErrorKind};
 
+use super::grants::SectionStrings;
 use super::model::*;
 use super::order;
-use super::validate::{AgentAdditions, Checker, strings_in};
+use super::validate::{AgentAdditions, Checker};
 
 /// Role whose best provider becomes the agent's proxy.
 pub const AGENT_PROXY_ROLE: &str = "agent-proxy";
@@ -53,6 +54,8 @@ pub struct PlanInput {
     pub internal_cidr: String,
     /// CA fingerprints by name, once minted (empty in a dry run).
     pub ca_fingerprints: BTreeMap<String, String>,
+    /// The bottle's grants.
+    pub grants: super::grants::GrantTable,
 }
 
 /// A failure to assemble a plan.
@@ -82,6 +85,7 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
     let mut plan = empty_plan(input);
     let mut after_refs: BTreeMap<String, Vec<wit::OrderRef>> = BTreeMap::new();
     let mut active = Vec::new();
+    check_grant_names(registry, input)?;
     for index in 0..registry.plugins().len() {
         let plugin = &mut registry.plugins_mut()[index];
         let name = plugin.description.name.clone();
@@ -90,18 +94,18 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         let Some(contribution) = outcome.map_err(|d| rejected(&name, &d))? else {
             continue;
         };
-        let mut config_strings = BTreeSet::new();
-        strings_in(
-            &serde_json::from_str(&config).expect("the host wrote this JSON"),
-            &mut config_strings,
-        );
+        let config_strings =
+            SectionStrings::of(&serde_json::from_str(&config).expect("the host wrote this JSON"));
         let mut checker = Checker {
             plugin: &name,
             secrets: &input.secrets,
             config_strings: &config_strings,
             file_bytes: 0,
+            grants: &input.grants,
+            granted: Default::default(),
         };
         let owned = merge_contribution(&mut plan, &mut after_refs, &mut checker, &contribution)?;
+        plan.grants.extend(checker.granted.take());
         active.push(Active {
             index,
             config,
@@ -116,7 +120,14 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         let name = plugin.description.name.clone();
         let outcome = plugin.instance.finalize(&entry.config, &context, &facts)?;
         let finalization = outcome.map_err(|d| rejected(&name, &d))?;
-        merge_finalization(&mut plan, &name, &entry.sidecars, input, &finalization)?;
+        merge_finalization(
+            &mut plan,
+            &name,
+            &entry.sidecars,
+            input,
+            &entry.config,
+            &finalization,
+        )?;
     }
     finish_agent(&mut plan);
     plan.plugins = registry
@@ -159,6 +170,29 @@ pub fn plan_context(registry: &Registry, input: &PlanInput) -> wit::PlanContext 
     }
 }
 
+/// `grants:` may only name plugins that are loaded.
+fn check_grant_names(registry: &Registry, input: &PlanInput) -> Result<(), PlanError> {
+    let loaded: Vec<&str> = registry
+        .plugins()
+        .iter()
+        .map(|p| p.description.name.as_str())
+        .collect();
+    for plugin in input.grants.by_plugin.keys() {
+        if !loaded.contains(&plugin.as_str()) {
+            let close = loaded
+                .iter()
+                .find(|n| strsim::levenshtein(n, plugin) <= 2)
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            return Err(PlanError::Conflict(format!(
+                "`grants` names plugin `{plugin}`, which is not loaded{close} (loaded: {})",
+                loaded.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn empty_plan(input: &PlanInput) -> Plan {
     let mut plan = Plan {
         bottle: input.bottle.clone(),
@@ -174,6 +208,7 @@ fn empty_plan(input: &PlanInput) -> Plan {
         runtime: input.runtime.clone(),
         plugins: Vec::new(),
         secrets: input.secrets.iter().cloned().collect(),
+        grants: Vec::new(),
     };
     for host in AGENT_DEFAULT_HOSTS {
         add_egress(&mut plan.egress, host_need(host, "agent: Claude Code"));
@@ -496,14 +531,18 @@ fn merge_finalization(
     plugin: &str,
     own: &BTreeSet<String>,
     input: &PlanInput,
+    config: &str,
     finalization: &wit::Finalization,
 ) -> Result<(), PlanError> {
-    let config_strings = BTreeSet::new();
+    let config_strings =
+        SectionStrings::of(&serde_json::from_str(config).expect("the host wrote this JSON"));
     let mut checker = Checker {
         plugin,
         secrets: &input.secrets,
         config_strings: &config_strings,
         file_bytes: 0,
+        grants: &input.grants,
+        granted: Default::default(),
     };
     for (i, placed) in finalization.files.iter().enumerate() {
         let at = format!("finalize.files[{i}]");
@@ -542,6 +581,11 @@ fn merge_finalization(
                 env.retain(|e| e.name != entry.name);
                 env.push(entry);
             }
+        }
+    }
+    for used in checker.granted.take() {
+        if !plan.grants.contains(&used) {
+            plan.grants.push(used);
         }
     }
     Ok(())

@@ -4,9 +4,11 @@
 //! - [`model`]: the plan types (serialisable; what `--dry-run` prints);
 //! - [`assemble`]: the two plugin phases and the merge;
 //! - [`validate`]: the rules every plugin output must pass;
+//! - [`grants`]: permission requests and what grants them;
 //! - [`order`]: start-order stages and cycle detection.
 
 pub mod assemble;
+pub mod grants;
 pub mod model;
 pub mod order;
 pub mod validate;

@@ -35,6 +35,8 @@ pub struct Plan {
     pub plugins: Vec<PluginUse>,
     /// Names of the secrets the launch will resolve.
     pub secrets: Vec<String>,
+    /// Every request a plugin made beyond the plain defaults, and what granted it.
+    pub grants: Vec<super::grants::GrantUse>,
 }
 
 /// A plugin and what it contributed.
@@ -214,6 +216,8 @@ pub struct SidecarPlan {
     pub roles: Vec<(String, i32)>,
     /// Sidecars this one starts after (resolved).
     pub after: Vec<String>,
+    /// Ports published on the host's loopback (each granted by the bottle).
+    pub published_ports: Vec<u16>,
 }
 
 /// A provisioning command in the agent.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::grants::{GrantTable, GrantUse, SectionStrings};
 use crate::names;
 use crate::plugin::bindings::exports::bottle::plugin::sidecar as wit;
 use crate::plugin::runtime::{PluginError, PluginErrorKind};
@@ -39,6 +40,9 @@ pub const AGENT_HOST_OWNED: &[&str] = &[
 /// Paths in every sidecar that the host writes itself.
 pub const SIDECAR_HOST_OWNED: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
 
+/// The sidecar property asking for a port to be published on the host.
+pub const PUBLISH_PORT: &str = "publish-port";
+
 /// Agent variables the host sets; plugins may not.
 pub const AGENT_RESERVED_ENV: &[&str] = &[
     "HTTP_PROXY",
@@ -62,15 +66,46 @@ pub struct Checker<'a> {
     pub plugin: &'a str,
     /// Declared secret names.
     pub secrets: &'a BTreeSet<String>,
-    /// Every string value in the plugin's configuration: the only host paths it may name.
-    pub config_strings: &'a BTreeSet<String>,
+    /// The string values of the plugin's configuration (what its sections name).
+    pub config_strings: &'a SectionStrings,
     /// Running total of file bytes.
     pub file_bytes: usize,
+    /// The bottle's grants.
+    pub grants: &'a GrantTable,
+    /// Requests granted so far, for the plan.
+    pub granted: std::cell::RefCell<Vec<GrantUse>>,
 }
 
 type Checked<T> = Result<T, PluginError>;
 
 impl Checker<'_> {
+    /// Grant the plugin's request for `value` of `kind`, or refuse it with the lines to add.
+    fn request(&self, at: &str, kind: &str, value: &str, what: &str) -> Checked<()> {
+        match self
+            .grants
+            .source(self.plugin, kind, value, self.config_strings)
+        {
+            Some(source) => {
+                let used = GrantUse {
+                    plugin: self.plugin.to_owned(),
+                    kind: kind.to_owned(),
+                    value: value.to_owned(),
+                    source,
+                };
+                let mut granted = self.granted.borrow_mut();
+                if !granted.contains(&used) {
+                    granted.push(used);
+                }
+                Ok(())
+            }
+            None => Err(self.fail(
+                at,
+                self.grants
+                    .refusal(self.plugin, kind, value, &format!("it {what}")),
+            )),
+        }
+    }
+
     fn fail(&self, at: &str, message: impl std::fmt::Display) -> PluginError {
         PluginError::new(
             self.plugin,
@@ -153,6 +188,7 @@ impl Checker<'_> {
                         ),
                     ));
                 }
+                self.request(at, "secret", name, &format!("asks for secret `{name}`"))?;
                 EnvSource::Secret(name.clone())
             }
         };
@@ -265,6 +301,7 @@ impl Checker<'_> {
             .as_ref()
             .map(|h| self.health(&at, h))
             .transpose()?;
+        let published_ports = self.published_ports(&at, spec)?;
         Ok((
             SidecarPlan {
                 name: spec.name.clone(),
@@ -283,6 +320,7 @@ impl Checker<'_> {
                 extra_hosts,
                 roles,
                 after: Vec::new(),
+                published_ports,
             },
             spec.after.clone(),
         ))
@@ -312,16 +350,15 @@ impl Checker<'_> {
 
     fn host_file(&self, at: &str, file: &wit::HostFile, owned: &[&str]) -> Checked<HostFilePlan> {
         self.container_path(at, &file.path, owned)?;
-        if !self.config_strings.contains(&file.host_path) {
-            return Err(self.fail(
-                at,
-                format!(
-                    "asks for host file `{}`, which its manifest section does not name; \
-                     plugins may only copy host files the manifest gives them",
-                    file.host_path
-                ),
-            ));
-        }
+        self.request(
+            at,
+            "host-path",
+            &file.host_path,
+            &format!(
+                "asks for host file `{}` to be copied into its sidecar",
+                file.host_path
+            ),
+        )?;
         Ok(HostFilePlan {
             host_path: expand_home(&file.host_path),
             path: file.path.clone(),
@@ -385,6 +422,44 @@ impl Checker<'_> {
         })
     }
 
+    /// Ports the sidecar asks to publish on the host's loopback (`publish-port` properties);
+    /// each needs a grant.
+    fn published_ports(&self, at: &str, spec: &wit::SidecarSpec) -> Checked<Vec<u16>> {
+        let mut ports = Vec::new();
+        let requests = spec.properties.iter().filter(|p| p.key == PUBLISH_PORT);
+        if requests.clone().next().is_some() && !spec.networks.contains(&wit::Network::Egress) {
+            return Err(self.fail(
+                at,
+                "publishes a port but is not on the `egress` network; Docker publishes ports \
+                 only from a network with a route to the host",
+            ));
+        }
+        for property in requests {
+            let port: u16 = property
+                .value
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| {
+                    self.fail(
+                        at,
+                        format!("publish-port `{}` is not a port number", property.value),
+                    )
+                })?;
+            self.request(
+                at,
+                "publish-port",
+                &property.value,
+                &format!(
+                    "asks to publish port {port} of sidecar `{}` on the host",
+                    spec.name
+                ),
+            )?;
+            ports.push(port);
+        }
+        Ok(ports)
+    }
+
     /// An egress need.
     pub fn egress(&self, at: &str, need: &wit::EgressNeed) -> Checked<EgressHost> {
         let host = need.host.to_ascii_lowercase();
@@ -395,6 +470,12 @@ impl Checker<'_> {
             ));
         }
         self.string(at, &need.reason)?;
+        self.request(
+            at,
+            "egress",
+            &host,
+            &format!("asks to reach `{host}` ({})", need.reason),
+        )?;
         Ok(EgressHost {
             host,
             reasons: vec![format!("{}: {}", self.plugin, need.reason)],
@@ -500,17 +581,5 @@ pub fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{}/{rest}", home.trim_end_matches('/')),
         _ => path.to_owned(),
-    }
-}
-
-/// Every string value in a JSON document.
-pub fn strings_in(value: &serde_json::Value, out: &mut BTreeSet<String>) {
-    match value {
-        serde_json::Value::String(s) => {
-            out.insert(s.clone());
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| strings_in(v, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| strings_in(v, out)),
-        _ => {}
     }
 }

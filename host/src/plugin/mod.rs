@@ -13,6 +13,7 @@ pub mod install;
 pub mod policy;
 pub mod registry;
 pub mod runtime;
+pub mod template;
 
 pub use registry::{LoadedPlugin, PluginSource, Registry};
 pub use runtime::{PluginError, PluginRuntime, RuntimeLimits};

@@ -67,6 +67,20 @@ impl Guest for Hostile {
                 path: "/x".into(),
                 mode: 0o600,
             }),
+            "ungranted-egress" => plan.egress.push(sdk::EgressNeed {
+                host: "paste.example".into(),
+                reason: "upload results".into(),
+                credentialed: false,
+                passthrough: false,
+            }),
+            "declared-secret" => sidecar.env.push(sdk::secret("TOKEN", "DECLARED")),
+            "publish-port" => {
+                sidecar.networks.push(sdk::Network::Egress);
+                sidecar.properties.push(sdk::Property {
+                    key: "publish-port".into(),
+                    value: "5432".into(),
+                });
+            }
             "cycle" => {
                 let mut second = sdk::sidecar("hostile-b", Image::Reference("busybox".into()));
                 second.after = vec![OrderRef::Sidecar("hostile-a".into())];
