@@ -1,7 +1,7 @@
 //! Builds what the `bottle` binary embeds, each with a nested `cargo build` in its own target
 //! directory (as wasmtime's test-programs artifacts crate does):
 //! - the plugin crates for `wasm32-wasip2`, into `$OUT_DIR/plugins/` (`src/plugin/builtin.rs` embeds
-//!   the built-ins; the tests find the hostile test plugin there);
+//!   the built-ins; the tests find the test plugins and the example policy modules there);
 //! - the sidecar programs as static `x86_64-unknown-linux-musl` binaries, into `$OUT_DIR/bin/`
 //!   (`src/assets.rs` embeds them; image builds put them in their contexts);
 //! - a table of every file of the `docker/<image>/` build contexts, `$OUT_DIR/contexts.rs`.
@@ -18,6 +18,12 @@ const PLUGINS: &[(&str, &str)] = &[
     ("bottle-plugin-git-gate", "git-gate"),
     ("bottle-plugin-supervise", "supervise"),
     ("bottle-test-plugin-hostile", "test-hostile"),
+    ("bottle-test-plugin-future", "test-future"),
+    ("bottle-policy-deny-hosts", "policy-deny-hosts"),
+    (
+        "bottle-policy-credential-hygiene",
+        "policy-credential-hygiene",
+    ),
 ];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -42,6 +48,7 @@ fn main() {
         "sidecars",
         "docker",
         "tests/plugins",
+        "policies",
         "Cargo.lock",
     ] {
         println!(

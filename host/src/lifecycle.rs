@@ -53,6 +53,11 @@ pub async fn start(
         anyhow::bail!("no terminal to confirm the launch on; pass --yes to launch without asking");
     }
     let engine = Engine::connect().await?;
+    let runtimes = engine.runtimes().await?;
+    let findings = prepare::policy_findings(home, &registry, dry_plan, runtimes)?;
+    if !findings.is_empty() {
+        return Err(prepare::policy_refusal(&findings));
+    }
     eprintln!("preflight: {}", render::preflight(dry_plan));
     if !request.yes && !confirm()? {
         eprintln!("not launched");

@@ -256,3 +256,38 @@ pub fn check_input(extra: Map<String, Value>) -> PlanInput {
     input.sections.extend(extra);
     input
 }
+
+/// Run the organisation's policy modules over `plan`; every violation found. A module that
+/// cannot be loaded or fails is an error (the launch fails closed).
+pub fn policy_findings(
+    home: &Home,
+    registry: &Registry,
+    plan: &crate::plan::Plan,
+    runtimes: Vec<String>,
+) -> anyhow::Result<Vec<crate::plugin::policy::Finding>> {
+    use crate::plugin::policy;
+    let dir = policy::policy_dir(home.root());
+    let modules = policy::load(registry.runtime(), &dir)?;
+    if modules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let view = policy::view_of(
+        plan,
+        &policy::RuntimeFacts {
+            available: runtimes,
+        },
+    );
+    Ok(policy::check(registry.runtime(), &modules, &view)?)
+}
+
+/// The error that stops a launch on policy violations.
+pub fn policy_refusal(findings: &[crate::plugin::policy::Finding]) -> anyhow::Error {
+    let lines: Vec<String> = findings.iter().map(|f| format!("  - {f}")).collect();
+    anyhow::anyhow!(
+        "organisation policy forbids this launch ({} violation{}):\n{}\nnothing was launched; \
+         change the bottle or ask whoever ships the policy modules",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    )
+}

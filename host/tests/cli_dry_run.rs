@@ -30,8 +30,13 @@ impl Home {
     }
 
     fn bottle(&self, args: &[&str]) -> Output {
+        self.bottle_with(args, &[])
+    }
+
+    fn bottle_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_bottle"))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("BOTTLE_HOME", self.path())
             .env("HOME", self.path())
             .env("CLAUDE_CODE_OAUTH_TOKEN", SECRET_VALUE)
@@ -449,4 +454,128 @@ fn an_ungranted_request_stops_the_plan_until_the_bottle_grants_it() {
     );
     let err = stderr_of_failure(&home.bottle(&["start", "dev", "--dry-run"]));
     assert!(err.contains("did you mean `test-hostile`"), "{err}");
+}
+
+fn built(name: &str) -> PathBuf {
+    PathBuf::from(bottle::plugin::builtin::BUILD_PLUGIN_DIR).join(format!("{name}.wasm"))
+}
+
+#[test]
+fn policy_modules_stop_the_plan_naming_module_rule_and_subject() {
+    let home = Home::new();
+    home.full();
+    json_plan(&home, Some("dev"));
+    let policy = home.path().join("policy");
+    std::fs::create_dir_all(&policy).unwrap();
+    for name in ["policy-credential-hygiene", "policy-deny-hosts"] {
+        std::fs::copy(built(name), policy.join(format!("{name}.wasm"))).unwrap();
+    }
+    // The second route (api.anthropic.com) carries a token and has no path_allowlist.
+    let out = home.bottle(&["start", "dev", "--dry-run"]);
+    let err = stderr_of_failure(&out);
+    assert!(
+        err.contains("policy `credential-hygiene`, rule `route-path-allowlist` at /routes/1"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was launched"), "{err}");
+    assert!(!err.contains("deny-hosts"), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("start order"),
+        "the plan is still shown"
+    );
+    // A paste site anywhere in the plan is refused by the other module.
+    let text = std::fs::read_to_string(home.path().join("bottles/work.md")).unwrap();
+    home.write(
+        "bottles/work.md",
+        &text.replace(
+            "allowlist: [crates.io]",
+            "allowlist: [crates.io, pastebin.com]",
+        ),
+    );
+    let err = stderr_of_failure(&home.bottle(&["start", "dev", "--dry-run"]));
+    assert!(
+        err.contains("policy `deny-hosts`, rule `no-paste-sites`"),
+        "{err}"
+    );
+    assert!(err.contains("pastebin.com"), "{err}");
+}
+
+#[test]
+fn policy_modules_come_from_bottle_policy_dir_when_set() {
+    let home = Home::new();
+    home.write("agents/dev.md", "---\nbottle: work\n---\n");
+    home.write(
+        "bottles/work.md",
+        "---\negress:\n  allowlist: [paste.ee]\n---\n",
+    );
+    json_plan(&home, Some("dev"));
+    let org = tempfile::tempdir().unwrap();
+    std::fs::copy(built("policy-deny-hosts"), org.path().join("deny.wasm")).unwrap();
+    let out = home.bottle_with(
+        &["start", "dev", "--dry-run", "--format", "json"],
+        &[("BOTTLE_POLICY_DIR", org.path())],
+    );
+    let err = stderr_of_failure(&out);
+    assert!(err.contains("rule `no-paste-sites` at /egress/"), "{err}");
+    // A module that is not a policy component fails closed, naming the file.
+    std::fs::write(org.path().join("broken.wasm"), b"junk").unwrap();
+    let err = stderr_of_failure(&home.bottle_with(
+        &["start", "dev", "--dry-run"],
+        &[("BOTTLE_POLICY_DIR", org.path())],
+    ));
+    assert!(err.contains("broken.wasm"), "{err}");
+}
+
+#[test]
+fn a_plugin_for_a_package_version_this_host_does_not_serve_is_refused() {
+    let home = Home::new();
+    let err = stderr_of_failure(&home.bottle(&[
+        "plugins",
+        "add",
+        built("test-future").to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("targets bottle:plugin@0.9.0, but this host serves 0.1.0"),
+        "{err}"
+    );
+    assert!(!home.path().join("plugins").exists(), "nothing installed");
+}
+
+#[test]
+fn plugins_check_prints_the_contribution_or_the_plugins_complaint() {
+    let home = Home::new();
+    let config = home.write("check.yaml", "test_hostile:\n  mode: ok\n");
+    let wasm = built("test-hostile");
+    let out = stdout(&home.bottle(&[
+        "plugins",
+        "check",
+        wasm.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("sidecar `hostile-a` (plugin test-hostile)"),
+        "{out}"
+    );
+    home.write("check.yaml", "test_hostile:\n  mode: ungranted-egress\n");
+    let err = stderr_of_failure(&home.bottle(&[
+        "plugins",
+        "check",
+        wasm.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(err.contains("\"egress: paste.example\""), "{err}");
+    home.write(
+        "check.yaml",
+        "test_hostile:\n  mode: ungranted-egress\ngrants:\n  test-hostile: [\"egress: paste.example\"]\n",
+    );
+    let out = stdout(&home.bottle(&[
+        "plugins",
+        "check",
+        wasm.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(out.contains("paste.example"), "{out}");
 }

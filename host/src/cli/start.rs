@@ -60,11 +60,15 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     }
     let plan = prepare::dry_run(&mut registry, &selection)?;
     if args.dry_run {
+        let findings = prepare::policy_findings(&home, &registry, &plan, engine_runtimes_if_any())?;
         match args.format {
             Format::Text => print!("{}", render::dry_run(&plan)),
             Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         }
-        return Ok(ExitCode::SUCCESS);
+        if findings.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(prepare::policy_refusal(&findings));
     }
     let request = StartRequest {
         yes: args.yes,
@@ -130,4 +134,20 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     };
     let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The engine's runtimes when an engine answers quickly; none otherwise (a dry run needs no
+/// engine, and then policies see the runtime as unknown).
+fn engine_runtimes_if_any() -> Vec<String> {
+    let ask = async {
+        let engine = crate::docker::Engine::connect().await?;
+        Ok(engine.runtimes().await?)
+    };
+    block_on(async {
+        Ok(tokio::time::timeout(std::time::Duration::from_secs(2), ask)
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("engine timeout")))
+            .unwrap_or_default())
+    })
+    .unwrap_or_default()
 }

@@ -138,6 +138,8 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
             name: p.description.name.clone(),
             version: p.description.version.clone(),
             source: p.source.to_string(),
+            sha256: p.sha256.clone(),
+            wit: p.wit_version.clone(),
             active: active.iter().any(|a| a.index == i),
         })
         .collect();

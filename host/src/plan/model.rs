@@ -48,6 +48,10 @@ pub struct PluginUse {
     pub version: String,
     /// `built-in` or a path.
     pub source: String,
+    /// Hex SHA-256 of the component.
+    pub sha256: String,
+    /// The `bottle:plugin` package version it targets.
+    pub wit: String,
     /// Whether it contributed anything to this bottle.
     pub active: bool,
 }

@@ -134,6 +134,11 @@ impl Registry {
         Ok(self.plugins.last().expect("just pushed"))
     }
 
+    /// The runtime the plugins run in (policy modules run in it too).
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
     /// The loaded plugins, built-ins first.
     pub fn plugins(&self) -> &[LoadedPlugin] {
         &self.plugins
