@@ -19,6 +19,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("bottle-plugin-supervise", "supervise"),
     ("bottle-test-plugin-hostile", "test-hostile"),
     ("bottle-test-plugin-future", "test-future"),
+    ("bottle-test-plugin-bench", "test-bench"),
     ("bottle-policy-deny-hosts", "policy-deny-hosts"),
     (
         "bottle-policy-credential-hygiene",
