@@ -388,7 +388,46 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
     assert_eq!(decision.notes, "no uploads from this bottle");
     assert_eq!(live_config(&proxy).routes, config.routes, "nothing applied");
 
-    // A proposal arriving while the dashboard is open shows up by itself.
+    // A proposal arriving while the dashboard is open shows up by itself. This one sends the
+    // bottle's token to a host it never went to: `a` shows the refusal and asks; `A` asks first.
+    let mut moved = vec![github_route()];
+    moved.push(Route {
+        host: "uploads.github.com".into(),
+        path_allowlist: vec!["/repos/".into()],
+        auth: github_route().auth,
+    });
+    let moved = proposal(
+        Tool::EgressProxyBlock,
+        Change::Routes { routes: moved },
+        "Release assets need the token on uploads.github.com.",
+        0,
+    );
+    queue.submit(&moved).unwrap();
+    tmux.wait_for("the token proposal", |s| s.contains("routes → 2"));
+    tmux.keys(&["a"]);
+    let screen = tmux.wait_for("the token refusal", |s| s.contains("anyway? (y/n)"));
+    assert!(
+        screen.contains("would send the token in `ROUTE_TOKEN_0` to `uploads.github.com`"),
+        "a readable refusal:\n{screen}"
+    );
+    tmux.keys(&["n"]);
+    tmux.wait_for("the cancellation", |s| s.contains("cancelled"));
+    assert!(queue.decision(&moved.id).unwrap().is_none());
+    assert_eq!(live_config(&proxy).routes, config.routes, "nothing applied");
+    tmux.keys(&["A"]);
+    tmux.wait_for("the confirmation", |s| s.contains("(y/n)"));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the approval", |s| {
+        s.contains(&format!("approved {}", moved.id))
+    });
+    let live = live_config(&proxy);
+    assert!(
+        live.routes
+            .iter()
+            .any(|r| r.host == "uploads.github.com" && r.auth == github_route().auth),
+        "{live:?}"
+    );
+
     let late = proposal(
         Tool::FirewallBlock,
         Change::allow_host_from_url("https://crates.io/api/v1/crates").unwrap(),
@@ -423,6 +462,21 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
         edit["diff"].as_str().unwrap().contains("+- pypi.org"),
         "{edit}"
     );
+
+    // The bottle goes away: approving says so, and the proposal expires.
+    let kill = bottle.docker.kill_container(
+        &agent,
+        None::<bollard::query_parameters::KillContainerOptions>,
+    );
+    rt().block_on(kill).unwrap();
+    tmux.keys(&["a"]);
+    let screen = tmux.wait_for("the refusal", |s| s.contains("is not running"));
+    assert!(
+        screen.contains("so nothing can be applied; the proposal is now expired"),
+        "{screen}"
+    );
+    let decision = queue.decision(&late.id).unwrap().expect("expired");
+    assert_eq!(decision.status, Status::Expired);
 
     // Quit: the terminal is given back (out of raw mode).
     tmux.keys(&["q"]);
