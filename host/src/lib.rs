@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod cli;
+pub mod dashboard;
 pub mod docker;
 pub mod home;
 pub mod image;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod agents;
 mod bottles;
+mod dashboard;
 mod doctor;
 mod plugins;
 mod start;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Manage plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Watch every bottle's supervise queue and decide interactively (or print it with --once).
+    Dashboard(dashboard::DashboardArgs),
     /// Decide what agents asked for through supervise (for scripts; see `dashboard`).
     #[command(subcommand)]
     Supervise(supervise::SuperviseCommand),
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => agents::info(args),
         Command::Plugins(command) => plugins::run(command),
         Command::Supervise(command) => supervise::run(command),
+        Command::Dashboard(args) => dashboard::run(args),
     }
 }
 

@@ -177,15 +177,23 @@ fn reject(home: &Home, args: &RejectArgs) -> anyhow::Result<ExitCode> {
 pub fn edit_in_editor(
     change: &bottle_supervise_queue::Change,
 ) -> anyhow::Result<bottle_supervise_queue::Change> {
+    let text = edit_text("bottle-proposal-", &preview::editable(change))?;
+    preview::parse_edited(change, &text).map_err(anyhow::Error::msg)
+}
+
+/// Open `initial` in `$EDITOR` (`$VISUAL`, else `vi`) as a YAML file and return what was saved.
+pub fn edit_text(prefix: &str, initial: &str) -> anyhow::Result<String> {
     let mut file = tempfile::Builder::new()
-        .prefix("bottle-proposal-")
+        .prefix(prefix)
         .suffix(".yaml")
         .tempfile()?;
-    file.write_all(preview::editable(change).as_bytes())?;
+    file.write_all(initial.as_bytes())?;
     file.flush()?;
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into());
+    let editor = ["VISUAL", "EDITOR"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "vi".into());
     // `$EDITOR` may carry arguments (`code --wait`); run it through the shell like git does.
     let status = std::process::Command::new("sh")
         .arg("-c")
@@ -197,6 +205,5 @@ pub fn edit_in_editor(
         status.success(),
         "the editor exited with {status}; nothing was applied"
     );
-    let text = std::fs::read_to_string(file.path())?;
-    preview::parse_edited(change, &text).map_err(anyhow::Error::msg)
+    Ok(std::fs::read_to_string(file.path())?)
 }

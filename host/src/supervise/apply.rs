@@ -10,16 +10,16 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use bottle_egress_config::{EgressConfig, Route};
+use bottle_egress_config::{EgressConfig, Route, is_host_pattern};
 use bottle_git_gate_config::{GateConfig, Policy};
-use bottle_supervise_queue::{Change, CurrentConfig};
+use bottle_supervise_queue::{Change, CurrentConfig, Tool};
 use sha2::{Digest, Sha256};
 
 use super::targets::{self, ConfigTarget, Targets};
 use crate::docker::{DockerError, Engine, FileUpload};
 
 /// Choices the operator makes beyond approve.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApplyOptions {
     /// Let a route send an existing token to a host it was not sent to before.
     pub allow_new_token_hosts: bool,
@@ -31,6 +31,10 @@ pub enum ApplyError {
     /// The change breaks a rule.
     #[error("{0}")]
     Invalid(String),
+    /// A route would send a token to a host it was never sent to, and the operator did not
+    /// allow that ([`ApplyOptions::allow_new_token_hosts`]).
+    #[error("{0}")]
+    NewTokenHost(String),
     /// The bottle lacks what the change needs.
     #[error("this bottle has no {0}, so there is nothing to apply this change to")]
     Missing(&'static str),
@@ -218,6 +222,116 @@ pub async fn commit(engine: &Engine, prepared: &Prepared) -> Result<(), ApplyErr
     Ok(())
 }
 
+/// A change the operator makes to a running bottle directly, without a proposal (the dashboard's
+/// `e`). Applied through the same validation as an approved proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorEdit {
+    /// The whole new set of credential routes, applied as a routes proposal would be (a token
+    /// still may not move to a new host unless [`ApplyOptions`] says so).
+    Routes(Vec<Route>),
+    /// The whole new allowlist: hosts missing from the current one are added to the egress
+    /// proxy's `allow` (and pipelock's `api_allowlist`), hosts left out are removed from both.
+    Allow(Vec<String>),
+}
+
+impl OperatorEdit {
+    /// The tool whose kind of change this is (for the audit log).
+    pub fn tool(&self) -> Tool {
+        match self {
+            OperatorEdit::Routes(_) => Tool::EgressProxyBlock,
+            OperatorEdit::Allow(_) => Tool::FirewallBlock,
+        }
+    }
+
+    /// Whether applying it to `current` would change nothing.
+    pub fn is_noop(&self, current: &CurrentConfig) -> bool {
+        match self {
+            OperatorEdit::Routes(routes) => *routes == current.routes,
+            OperatorEdit::Allow(allow) => {
+                let set = |l: &[String]| -> BTreeSet<String> {
+                    l.iter().map(|h| h.to_ascii_lowercase()).collect()
+                };
+                set(allow) == set(&current.allow)
+            }
+        }
+    }
+}
+
+/// Like [`prepare`], for an operator's direct edit.
+pub async fn prepare_edit(
+    engine: &Engine,
+    targets: &Targets,
+    state_dir: &Path,
+    current: &CurrentConfig,
+    edit: &OperatorEdit,
+    options: ApplyOptions,
+) -> Result<Prepared, ApplyError> {
+    let allow = match edit {
+        OperatorEdit::Routes(routes) => {
+            let change = Change::Routes {
+                routes: routes.clone(),
+            };
+            return prepare(engine, targets, state_dir, current, &change, options).await;
+        }
+        OperatorEdit::Allow(allow) => allow,
+    };
+    for (i, host) in allow.iter().enumerate() {
+        if !is_host_pattern(host) {
+            return Err(invalid(format!(
+                "allow[{i}]: `{host}` is not a host or host glob (such as api.example.com or \
+                 *.example.com)"
+            )));
+        }
+    }
+    let has = |list: &[String], host: &str| list.iter().any(|h| h.eq_ignore_ascii_case(host));
+    let added: Vec<String> = allow
+        .iter()
+        .filter(|h| !has(&current.allow, h))
+        .cloned()
+        .collect();
+    let removed: Vec<String> = current
+        .allow
+        .iter()
+        .filter(|h| !has(allow, h))
+        .cloned()
+        .collect();
+    if let Some(route) = current.routes.iter().find(|r| has(&removed, &r.host)) {
+        return Err(invalid(format!(
+            "`{}` is the host of a credential route, so it stays allowed; remove the route \
+             first (edit the routes)",
+            route.host
+        )));
+    }
+    if targets.egress_proxy.is_none() && targets.pipelock.is_none() {
+        return Err(ApplyError::Missing("egress firewall"));
+    }
+    let mut prepared = Prepared {
+        files: Vec::new(),
+        dockerfile: None,
+        current: current.clone(),
+    };
+    if let Some(target) = &targets.egress_proxy {
+        let before = engine.download(&target.container, &target.path).await?;
+        let mut new = parse_egress(&before.contents)?;
+        new.allow.retain(|h| !has(&removed, h));
+        new.allow = merged(&new.allow, &added);
+        let new = validated(new)?;
+        prepared.files.push(egress_file(target, before, &new));
+    }
+    if let Some(target) = &targets.pipelock {
+        let before = engine.download(&target.container, &target.path).await?;
+        let after = pipelock_with_allow_delta(&before.contents, &added, &removed)?;
+        prepared.files.push(FileChange {
+            target: target.clone(),
+            before,
+            after,
+            reload: Reload::Restart,
+        });
+    }
+    prepared.current.allow = merged(&[], allow);
+    Ok(prepared)
+}
+
 fn parse_egress(bytes: &[u8]) -> Result<EgressConfig, ApplyError> {
     serde_yaml_ng::from_slice(bytes).map_err(|e| {
         invalid(format!(
@@ -280,7 +394,7 @@ pub fn with_routes(
                 && o.auth.as_ref().map(|a| &a.token_env) == Some(&auth.token_env)
         });
         if !sent_before && !options.allow_new_token_hosts {
-            return Err(invalid(format!(
+            return Err(ApplyError::NewTokenHost(format!(
                 "routes[{i}] would send the token in `{}` to `{}`, which it was never sent to; \
                  if that is intended, approve with --allow-new-token-host (in the dashboard: `A`)",
                 auth.token_env, route.host
@@ -303,14 +417,30 @@ pub fn with_allowed(old: &EgressConfig, host: &str) -> Result<EgressConfig, Appl
 
 /// pipelock's config with `host` in `api_allowlist`; everything else kept as it is.
 pub fn pipelock_with_allowed(yaml: &[u8], host: &str) -> Result<Vec<u8>, ApplyError> {
+    pipelock_with_allow_delta(yaml, &[host.to_owned()], &[])
+}
+
+/// pipelock's config with `added` in `api_allowlist` and `removed` taken out of it; everything
+/// else kept as it is.
+pub fn pipelock_with_allow_delta(
+    yaml: &[u8],
+    added: &[String],
+    removed: &[String],
+) -> Result<Vec<u8>, ApplyError> {
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_slice(yaml)
         .map_err(|e| invalid(format!("pipelock's live config does not parse: {e}")))?;
     let list = value
         .get_mut("api_allowlist")
         .and_then(|v| v.as_sequence_mut())
         .ok_or_else(|| invalid("pipelock's live config has no api_allowlist"))?;
-    if !list.iter().any(|h| h.as_str() == Some(host)) {
-        list.push(serde_yaml_ng::Value::String(host.to_owned()));
+    list.retain(|h| {
+        !h.as_str()
+            .is_some_and(|h| removed.iter().any(|r| r.eq_ignore_ascii_case(h)))
+    });
+    for host in added {
+        if !list.iter().any(|h| h.as_str() == Some(host)) {
+            list.push(serde_yaml_ng::Value::String(host.clone()));
+        }
     }
     Ok(serde_yaml_ng::to_string(&value)
         .expect("yaml serializes")
@@ -380,6 +510,7 @@ mod tests {
     fn a_token_may_not_move_to_a_new_host_without_the_operator() {
         let routes = [route("evil.example", Some("ROUTE_TOKEN_0"))];
         let err = with_routes(&egress(), &routes, ApplyOptions::default()).unwrap_err();
+        assert!(matches!(err, ApplyError::NewTokenHost(_)), "{err:?}");
         assert!(err.to_string().contains("--allow-new-token-host"), "{err}");
         let ok = with_routes(
             &egress(),
@@ -424,6 +555,28 @@ mod tests {
             "{after}"
         );
         assert!(pipelock_with_allowed(b"mode: strict\n", "b.example").is_err());
+    }
+
+    #[test]
+    fn allowlist_edits_add_and_remove_and_know_when_nothing_changes() {
+        let yaml = b"api_allowlist:\n- a.example\n- B.example\nmode: strict\n";
+        let after =
+            pipelock_with_allow_delta(yaml, &["c.example".into()], &["b.example".into()]).unwrap();
+        let after = String::from_utf8(after).unwrap();
+        assert!(
+            after.contains("- a.example\n- c.example") && !after.contains("B.example"),
+            "{after}"
+        );
+        assert!(after.contains("mode: strict"), "{after}");
+        let current = CurrentConfig {
+            allow: vec!["a.example".into(), "b.example".into()],
+            ..Default::default()
+        };
+        let same = OperatorEdit::Allow(vec!["B.example".into(), "a.example".into()]);
+        assert!(same.is_noop(&current));
+        assert!(!OperatorEdit::Allow(vec!["a.example".into()]).is_noop(&current));
+        assert!(OperatorEdit::Routes(vec![]).is_noop(&current));
+        assert_eq!(OperatorEdit::Routes(vec![]).tool(), Tool::EgressProxyBlock);
     }
 
     #[test]

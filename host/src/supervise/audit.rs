@@ -1,4 +1,4 @@
-//! The audit trail: one JSON line per decision, in `~/.bottle/audit/<YYYY-MM-DD>.jsonl` (0600,
+//! The audit trail: one JSON line per decision (and per operator edit), in `~/.bottle/audit/<YYYY-MM-DD>.jsonl` (0600,
 //! directory 0700), appended and never rewritten.
 
 use std::io::Write;
@@ -15,7 +15,7 @@ pub struct AuditRecord {
     pub time: String,
     /// The bottle's identity.
     pub bottle: String,
-    /// The proposal's id.
+    /// The proposal's id (empty for an operator edit).
     pub proposal: String,
     /// The tool it came from.
     pub tool: Tool,
@@ -29,8 +29,12 @@ pub struct AuditRecord {
     pub diff: String,
     /// SHA-256 of the applied content, when something was applied.
     pub sha256: Option<String>,
-    /// The proposal as it was made (kept so an expired one is not lost).
-    pub proposed: Proposal,
+    /// The proposal as it was made (kept so an expired one is not lost); none for an operator
+    /// edit.
+    pub proposed: Option<Proposal>,
+    /// The operator changed the bottle directly, without a proposal (`tool` names the kind of
+    /// change, `decision` is `approved`).
+    pub operator_edit: bool,
 }
 
 /// The audit directory of a bottle home.

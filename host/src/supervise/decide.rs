@@ -1,12 +1,13 @@
 //! Deciding a proposal: approve (as proposed or modified), reject with a reason, or expire when
 //! the bottle is gone. Every decision is written to the queue (which answers the waiting agent)
-//! and to the audit trail.
+//! and to the audit trail. The operator may also change a running bottle directly
+//! ([`Decider::edit`]): applied the same way, audited, with no proposal and no answer.
 
 use std::path::PathBuf;
 
 use bottle_supervise_queue::{Change, Decision, Proposal, QueueError, Status};
 
-use super::apply::{self, ApplyError, ApplyOptions};
+use super::apply::{self, ApplyError, ApplyOptions, OperatorEdit};
 use super::audit::{self, AuditRecord};
 use super::{Item, SupervisedBottle, now};
 use crate::docker::Engine;
@@ -40,6 +41,12 @@ pub enum DecideError {
          (kept in the audit log). Relaunch with `bottle resume {0}` and let the agent ask again"
     )]
     NotRunning(String),
+    /// An operator edit on a bottle that is not running.
+    #[error("bottle `{0}` is not running, so there is nothing to change; nothing was applied")]
+    Stopped(String),
+    /// An operator edit that changes nothing.
+    #[error("the edit changes nothing; nothing was applied")]
+    Unchanged,
     /// A rejection needs a reason for the agent.
     #[error("a rejection needs a reason for the agent: pass --notes \"…\"")]
     NeedsReason,
@@ -140,6 +147,59 @@ impl Decider<'_> {
         })
     }
 
+    /// Change a running bottle directly, without a proposal: validate and apply `edit`, publish
+    /// the new current configuration, and write an audit line marked as an operator edit.
+    pub async fn edit(
+        &self,
+        bottle: &SupervisedBottle,
+        edit: &OperatorEdit,
+        notes: &str,
+        options: ApplyOptions,
+    ) -> Result<Decided, DecideError> {
+        if !self.running(bottle).await {
+            return Err(DecideError::Stopped(bottle.identity.clone()));
+        }
+        let current = bottle.queue.current()?;
+        if edit.is_noop(&current) {
+            return Err(DecideError::Unchanged);
+        }
+        let prepared = apply::prepare_edit(
+            self.engine,
+            &bottle.targets(),
+            &bottle.state_dir,
+            &current,
+            edit,
+            options,
+        )
+        .await?;
+        let diff = prepared.diff();
+        if diff.is_empty() {
+            return Err(DecideError::Unchanged);
+        }
+        apply::commit(self.engine, &prepared).await?;
+        bottle.queue.publish_current(&prepared.current)?;
+        let record = AuditRecord {
+            time: now(),
+            bottle: bottle.identity.clone(),
+            proposal: String::new(),
+            tool: edit.tool(),
+            decision: Status::Approved,
+            notes: notes.to_owned(),
+            justification: String::new(),
+            diff: diff.clone(),
+            sha256: Some(prepared.sha256()),
+            proposed: None,
+            operator_edit: true,
+        };
+        let audit_file = audit::record(self.home.root(), &record)?;
+        Ok(Decided {
+            status: Status::Approved,
+            diff,
+            audit_file,
+            next: None,
+        })
+    }
+
     /// Record a rejection; `notes` is the reason the agent receives.
     pub fn reject(&self, item: &Item, notes: &str) -> Result<Decided, DecideError> {
         if notes.trim().is_empty() {
@@ -218,7 +278,8 @@ fn record(
         justification: proposal.justification.clone(),
         diff: diff.to_owned(),
         sha256,
-        proposed: proposal.clone(),
+        proposed: Some(proposal.clone()),
+        operator_edit: false,
     };
     Ok(audit::record(home.root(), &record)?)
 }
