@@ -1,107 +1,11 @@
 //! `bottle` as a user runs it: a real process, a temporary `BOTTLE_HOME`, manifests on disk.
 
+mod cli_home;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use cli_home::{Home, SECRET_VALUE, json_plan, names, stderr_of_failure, stdout};
 use serde_json::Value;
-
-const SECRET_VALUE: &str = "sk-ant-oat01-do-not-print-this-value-anywhere";
-
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Self {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, relative: &str, text: &str) -> PathBuf {
-        let path = self.path().join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn bottle(&self, args: &[&str]) -> Output {
-        self.bottle_with(args, &[])
-    }
-
-    fn bottle_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_bottle"))
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("BOTTLE_HOME", self.path())
-            .env("HOME", self.path())
-            .env("CLAUDE_CODE_OAUTH_TOKEN", SECRET_VALUE)
-            .env("GH_TOKEN", SECRET_VALUE)
-            .current_dir(self.path())
-            .output()
-            .unwrap()
-    }
-
-    /// A bottle using all four built-in plugins.
-    fn full(&self) {
-        let key = self.write("keys/id_ed25519", "not a real key\n");
-        self.write(
-            "agents/dev.md",
-            "---\nbottle: work\nskills: [review]\n---\nYou are careful.\n",
-        );
-        self.write(
-            "bottles/work.md",
-            &format!(
-                "---\nenv:\n  GH_TOKEN: \"?\"\n  CLAUDE_CODE_OAUTH_TOKEN: \"${{CLAUDE_CODE_OAUTH_TOKEN}}\"\n  LEVEL: debug\n\
-                 egress:\n  firewall: pipelock\n  allowlist: [crates.io]\n\
-                 egress_proxy:\n  routes:\n    - host: api.github.com\n      auth: {{scheme: token, token_ref: GH_TOKEN}}\n      path_allowlist: [/repos/acme/]\n\
-                 \x20   - host: api.anthropic.com\n      auth: {{scheme: Bearer, token_ref: CLAUDE_CODE_OAUTH_TOKEN}}\n\
-                 git:\n  - Name: app\n    Upstream: ssh://git@git.example.com:2222/org/app.git\n    IdentityFile: {}\n\
-                 \x20   KnownHostKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n\
-                 supervise: true\n---\nNotes.\n",
-                key.display()
-            ),
-        );
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr_of_failure(output: &Output) -> String {
-    assert!(
-        !output.status.success(),
-        "unexpectedly succeeded: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-fn json_plan(home: &Home, agent: Option<&str>) -> Value {
-    let mut args = vec!["start"];
-    args.extend(agent);
-    args.extend(["--dry-run", "--format", "json"]);
-    let out = stdout(&home.bottle(&args));
-    serde_json::from_str(&out).unwrap()
-}
-
-fn names(list: &Value) -> Vec<String> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 fn with_no_manifests_the_embedded_default_is_planned() {
