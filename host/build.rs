@@ -35,6 +35,7 @@ const SIDECAR_BINARIES: &[(&str, &str)] = &[
     ("bottle-egress-proxy", "bottle-egress-proxy"),
     ("bottle-probe", "bottle-probe"),
     ("bottle-git-gate", "bottle-git-gate"),
+    ("bottle-supervise", "bottle-supervise"),
 ];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 const SIDECAR_PROFILE: &str = "sidecar";

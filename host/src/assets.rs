@@ -11,6 +11,9 @@ pub const EGRESS_PROXY: &[u8] =
 /// The static git gate (`bottle-git-gate`, x86_64 musl), placed in its image's context.
 pub const GIT_GATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle-git-gate"));
 
+/// The static supervise MCP server (`bottle-supervise`, x86_64 musl), placed in its image's context.
+pub const SUPERVISE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle-supervise"));
+
 include!(concat!(env!("OUT_DIR"), "/contexts.rs"));
 
 /// Binaries that belong in an image's context besides its files in `docker/<image>/`.
@@ -18,6 +21,7 @@ pub fn context_binaries(image: &str) -> &'static [(&'static str, &'static [u8])]
     match image {
         "egress-proxy" => &[("bottle-egress-proxy", EGRESS_PROXY)],
         "git-gate" => &[("bottle-git-gate", GIT_GATE)],
+        "supervise" => &[("bottle-supervise", SUPERVISE)],
         _ => &[],
     }
 }

@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn every_embedded_context_has_a_dockerfile() {
-        for name in ["agent", "egress-proxy"] {
+        for name in ["agent", "egress-proxy", "supervise"] {
             let context =
                 Context::embedded(name).unwrap_or_else(|| panic!("docker/{name}/ is embedded"));
             assert!(
@@ -217,6 +217,14 @@ mod tests {
                 .entries
                 .iter()
                 .any(|e| e.path() == "bottle-egress-proxy"),
+            "the static binary is in its context"
+        );
+        let supervise = Context::embedded("supervise").unwrap();
+        assert!(
+            supervise
+                .entries
+                .iter()
+                .any(|e| e.path() == "bottle-supervise"),
             "the static binary is in its context"
         );
     }
