@@ -80,18 +80,19 @@ pub fn contribution() -> Contribution {
     }];
     let mut agent = sdk::no_agent_changes();
     agent.no_proxy.push(ALIAS.into());
+    // Claude Code registers the server itself; an agent image without it (another CLI agent, or
+    // a test image) finds the URL in BOTTLE_SUPERVISE_URL instead of failing the launch.
+    agent.env.push(sdk::literal("BOTTLE_SUPERVISE_URL", url.clone()));
     agent.provision.push(ProvisionStep {
         name: "register the supervise MCP server".into(),
         command: vec![
-            "claude".into(),
-            "mcp".into(),
-            "add".into(),
-            "--scope".into(),
-            "user".into(),
-            "--transport".into(),
-            "http".into(),
-            "supervise".into(),
-            url,
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "if command -v claude >/dev/null 2>&1; then \
+                 claude mcp add --scope user --transport http supervise {url}; \
+                 else echo 'no claude in this image: supervise is at $BOTTLE_SUPERVISE_URL'; fi"
+            ),
         ],
     });
     Contribution {
@@ -128,7 +129,12 @@ mod tests {
         assert_eq!(plan.agent.no_proxy, ["supervise"]);
         assert_eq!(sidecar.mounts[0].target, QUEUE_DIR);
         let step = &plan.agent.provision[0].command;
-        assert_eq!(step.last().unwrap(), "http://supervise:7411/mcp");
+        assert!(
+            step.last()
+                .unwrap()
+                .contains("claude mcp add --scope user --transport http supervise http://supervise:7411/mcp"),
+            "{step:?}"
+        );
     }
 
     fn context() -> PlanContext {
