@@ -71,7 +71,11 @@ fn add_times(home: &Path, files: &[PathBuf]) {
         warm.push(started.elapsed());
     }
     let size = std::fs::metadata(&files[0]).unwrap().len();
-    println!("bottle plugins add, {} components of {} KiB each", files.len(), size / 1024);
+    println!(
+        "bottle plugins add, {} components of {} KiB each",
+        files.len(),
+        size / 1024
+    );
     report("  add, cold cache (validate + precompile)", &mut cold);
     report("  add, warm cache (validate + load)", &mut warm);
 }
@@ -114,6 +118,7 @@ fn planning(home: &Path, policy_dir: &Path) {
     let mut assemble = Vec::new();
     let mut check = Vec::new();
     let mut total = Vec::new();
+    let mut whole = Vec::new();
     let mut policies_loaded = 0;
     for run in 0..=RUNS {
         let started = Instant::now();
@@ -129,7 +134,10 @@ fn planning(home: &Path, policy_dir: &Path) {
         let view = policy::view_of(&plan, &policy::RuntimeFacts::default());
         let findings = policy::check(registry.runtime(), &modules, &view).unwrap();
         let checked = started.elapsed();
-        let bench = plan.sidecars.iter().filter(|s| s.plugin.starts_with("bench-plugin-"));
+        let bench = plan
+            .sidecars
+            .iter()
+            .filter(|s| s.plugin.starts_with("bench-plugin-"));
         assert_eq!(bench.count(), PLUGINS, "every bench plugin contributed");
         assert!(findings.is_empty(), "{findings:?}");
         policies_loaded = modules.len();
@@ -138,6 +146,7 @@ fn planning(home: &Path, policy_dir: &Path) {
             assemble.push(planned);
             check.push(checked);
             total.push(planned + checked);
+            whole.push(loaded + planned + checked);
         }
     }
     println!(
@@ -147,10 +156,15 @@ fn planning(home: &Path, policy_dir: &Path) {
     report("  load plugins + policies (cache)", &mut load);
     report("  assemble (plan + finalize)", &mut assemble);
     report("  policy check (5 modules)", &mut check);
-    let median = report("  plan + policies", &mut total);
+    report("  plan + policies", &mut total);
+    let median = report("  load + plan + policies (what a launch pays)", &mut whole);
     println!(
         "  target ≤ 100 ms: {} ({:.2}× the target)",
-        if median <= Duration::from_millis(100) { "met" } else { "MISSED" },
+        if median <= Duration::from_millis(100) {
+            "met"
+        } else {
+            "MISSED"
+        },
         median.as_secs_f64() / 0.1
     );
 }

@@ -12,8 +12,7 @@ use common::{TestBottle, build_test_image, identity_of, text, write_secret_bottl
 /// `bottle plugins new demo-svc`, built for wasm32-wasip2 in a target dir kept between runs.
 fn template_plugin(bottle: &TestBottle) -> PathBuf {
     let dir = bottle.path().join("src/demo-svc");
-    let made = bottle
-        .bottle(&["plugins", "new", "demo-svc", "--dir", dir.to_str().unwrap()]);
+    let made = bottle.bottle(&["plugins", "new", "demo-svc", "--dir", dir.to_str().unwrap()]);
     assert!(made.status.success(), "{}", text(&made));
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("template-plugin");
     let built = Command::new(env!("CARGO"))
@@ -73,7 +72,10 @@ fn a_policy_module_stops_a_real_launch_before_anything_is_created() {
     let out = bottle.start_detached(&[]);
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains("policy `deny-hosts`, rule `no-paste-sites`"), "{said}");
+    assert!(
+        said.contains("policy `deny-hosts`, rule `no-paste-sites`"),
+        "{said}"
+    );
     assert!(said.contains("pastebin.com"), "{said}");
     assert!(said.contains("nothing was launched"), "{said}");
     bottle.assert_nothing_left();

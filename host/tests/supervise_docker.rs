@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestBottle, build_test_image, file, identity_of, start_on_egress, text, write_secret_bottle};
+use common::{
+    TestBottle, build_test_image, file, identity_of, start_on_egress, text, write_secret_bottle,
+};
 
 /// A certificate for `names` signed by a fresh test CA: (ca_pem, cert_pem, key_pem).
 fn certificates(names: &[&str]) -> (String, String, String) {
@@ -78,7 +80,11 @@ fn wait_for_proposal(queue: &Path, not: &[String]) -> String {
 fn answer(child: Child) -> String {
     let out = child.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     said
 }
 
@@ -116,10 +122,15 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     let connect = |url: &str| {
         text(&bottle.exec_in_agent(
             &identity,
-            &format!("curl -sS --max-time 10 -o /dev/null -w '%{{http_connect}}' {url} 2>/dev/null; true"),
+            &format!(
+                "curl -sS --max-time 10 -o /dev/null -w '%{{http_connect}}' {url} 2>/dev/null; true"
+            ),
         ))
     };
-    assert!(connect("https://other.test/x").starts_with("403"), "blocked before");
+    assert!(
+        connect("https://other.test/x").starts_with("403"),
+        "blocked before"
+    );
 
     // The agent asks; the call blocks until the operator approves.
     let queue = queue_dir(&bottle, &identity);
@@ -131,18 +142,22 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     );
     let first = wait_for_proposal(&queue, &[]);
     let listed = text(&bottle.bottle(&["supervise", "list"]));
-    assert!(listed.contains(&first) && listed.contains("allow other.test"), "{listed}");
+    assert!(
+        listed.contains(&first) && listed.contains("allow other.test"),
+        "{listed}"
+    );
     let once = text(&bottle.bottle(&["dashboard", "--once"]));
     assert!(once.contains(&first), "{once}");
     let approved = bottle.bottle(&["supervise", "approve", &first, "--notes", "fine"]);
     assert!(approved.status.success(), "{}", text(&approved));
     let said = answer(waiting);
-    assert!(said.contains(r#"\"status\":\"approved\""#) || said.contains(r#""status":"approved""#), "{said}");
+    assert!(
+        said.contains(r#"\"status\":\"approved\""#) || said.contains(r#""status":"approved""#),
+        "{said}"
+    );
     // The very next request passes the proxy (reloaded by SIGHUP, no restart).
-    let fetched = text(&bottle.exec_in_agent(
-        &identity,
-        "curl -sS --max-time 10 https://other.test/x",
-    ));
+    let fetched =
+        text(&bottle.exec_in_agent(&identity, "curl -sS --max-time 10 https://other.test/x"));
     assert!(fetched.contains("\"method\""), "after approval: {fetched}");
 
     // A rejection returns the operator's reason to the agent.
@@ -156,8 +171,14 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     let rejected = bottle.bottle(&["supervise", "reject", &second, "--notes", "use the mirror"]);
     assert!(rejected.status.success(), "{}", text(&rejected));
     let said = answer(waiting);
-    assert!(said.contains("rejected") && said.contains("use the mirror"), "{said}");
-    assert!(connect("https://pypi.org/").starts_with("403"), "still blocked");
+    assert!(
+        said.contains("rejected") && said.contains("use the mirror"),
+        "{said}"
+    );
+    assert!(
+        connect("https://pypi.org/").starts_with("403"),
+        "still blocked"
+    );
 
     // A route that would send the bottle's token to a new host needs the operator's explicit
     // approval: plain approve is refused and nothing changes.
@@ -173,16 +194,34 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     let said = text(&refused);
     assert!(!refused.status.success(), "{said}");
     assert!(said.contains("--allow-new-token-host"), "{said}");
-    assert_eq!(std::fs::read(queue.join("current.json")).unwrap(), current_before);
-    assert!(text(&bottle.bottle(&["supervise", "list"])).contains(&third), "still pending");
+    assert_eq!(
+        std::fs::read(queue.join("current.json")).unwrap(),
+        current_before
+    );
+    assert!(
+        text(&bottle.bottle(&["supervise", "list"])).contains(&third),
+        "still pending"
+    );
 
     // Audit: one line per decision, with diff and sha256 for the applied one.
     let audit = audit_lines(&bottle);
-    let approved_line = audit.iter().find(|l| l["proposal"] == first.as_str()).unwrap();
+    let approved_line = audit
+        .iter()
+        .find(|l| l["proposal"] == first.as_str())
+        .unwrap();
     assert_eq!(approved_line["decision"], "approved");
-    assert!(approved_line["diff"].as_str().unwrap().contains("+- other.test"), "{approved_line}");
+    assert!(
+        approved_line["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+- other.test"),
+        "{approved_line}"
+    );
     assert_eq!(approved_line["sha256"].as_str().unwrap().len(), 64);
-    let rejected_line = audit.iter().find(|l| l["proposal"] == second.as_str()).unwrap();
+    let rejected_line = audit
+        .iter()
+        .find(|l| l["proposal"] == second.as_str())
+        .unwrap();
     assert_eq!(rejected_line["notes"], "use the mirror");
 
     // The bottle goes away: the pending proposal is expired (the agent gets its answer), not lost.
@@ -190,7 +229,10 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     assert!(stopped.status.success(), "{}", text(&stopped));
     let _ = answer_or_gone(waiting);
     let audit = audit_lines(&bottle);
-    let expired = audit.iter().find(|l| l["proposal"] == third.as_str()).unwrap();
+    let expired = audit
+        .iter()
+        .find(|l| l["proposal"] == third.as_str())
+        .unwrap();
     assert_eq!(expired["decision"], "expired");
     assert_eq!(expired["proposed"]["change"]["kind"], "routes");
     let other = format!("bottle-test-other-{}", bottle.label);
@@ -219,13 +261,28 @@ fn bad_proposals_are_refused_by_the_sidecar_and_queue_nothing() {
     let queue = queue_dir(&bottle, &identity);
     let big = "#".repeat(70 * 1024);
     for (tool, arguments, expect) in [
-        ("egress-proxy-block", r#"{"justification":"x","routes":[{"host":"not a host"}]}"#.to_owned(), "not a host name"),
-        ("capability-block", format!(r#"{{"justification":"x","dockerfile":"FROM debian\n{big}"}}"#), "limit"),
-        ("firewall-block", r#"{"url":"https://a.example/"}"#.to_owned(), "justification"),
+        (
+            "egress-proxy-block",
+            r#"{"justification":"x","routes":[{"host":"not a host"}]}"#.to_owned(),
+            "not a host name",
+        ),
+        (
+            "capability-block",
+            format!(r#"{{"justification":"x","dockerfile":"FROM debian\n{big}"}}"#),
+            "limit",
+        ),
+        (
+            "firewall-block",
+            r#"{"url":"https://a.example/"}"#.to_owned(),
+            "justification",
+        ),
     ] {
         let said = answer(call_tool(&bottle, &identity, tool, &arguments));
         assert!(said.contains(expect), "{tool}: {said}");
-        assert!(said.contains("isError") || said.contains("error"), "{tool}: {said}");
+        assert!(
+            said.contains("isError") || said.contains("error"),
+            "{tool}: {said}"
+        );
     }
     let proposals = std::fs::read_dir(queue.join("proposals"))
         .map(|d| d.count())

@@ -82,7 +82,9 @@ pub fn contribution() -> Contribution {
     agent.no_proxy.push(ALIAS.into());
     // Claude Code registers the server itself; an agent image without it (another CLI agent, or
     // a test image) finds the URL in BOTTLE_SUPERVISE_URL instead of failing the launch.
-    agent.env.push(sdk::literal("BOTTLE_SUPERVISE_URL", url.clone()));
+    agent
+        .env
+        .push(sdk::literal("BOTTLE_SUPERVISE_URL", url.clone()));
     agent.provision.push(ProvisionStep {
         name: "register the supervise MCP server".into(),
         command: vec![
@@ -130,9 +132,9 @@ mod tests {
         assert_eq!(sidecar.mounts[0].target, QUEUE_DIR);
         let step = &plan.agent.provision[0].command;
         assert!(
-            step.last()
-                .unwrap()
-                .contains("claude mcp add --scope user --transport http supervise http://supervise:7411/mcp"),
+            step.last().unwrap().contains(
+                "claude mcp add --scope user --transport http supervise http://supervise:7411/mcp"
+            ),
             "{step:?}"
         );
     }

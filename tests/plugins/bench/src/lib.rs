@@ -36,7 +36,10 @@ impl Guest for Bench {
         }
     }
 
-    fn plan(config: String, _context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
+    fn plan(
+        config: String,
+        _context: PlanContext,
+    ) -> Result<Option<Contribution>, Vec<Diagnostic>> {
         let Some(config) = sdk::parse_section::<Config>(&config, SECTION)? else {
             return Ok(None);
         };
@@ -66,7 +69,11 @@ impl Guest for Bench {
     ) -> Result<Finalization, Vec<Diagnostic>> {
         let mut done = sdk::nothing_to_finalize();
         let peers: Vec<String> = facts.sidecars.iter().map(|s| s.name.clone()).collect();
-        let text = format!("cidr: {}\npeers: {}\n", facts.internal_cidr, peers.join(","));
+        let text = format!(
+            "cidr: {}\npeers: {}\n",
+            facts.internal_cidr,
+            peers.join(",")
+        );
         done.files.push(PlacedFile {
             target: Target::Sidecar(NAME.into()),
             file: sdk::file("/etc/bench.conf", text, 0o644),
