@@ -292,3 +292,12 @@ fn precompiled_components_are_cached_and_reused() {
         .collect();
     assert_eq!(names, ["pipelock", "egress-proxy", "git-gate", "supervise"]);
 }
+
+#[test]
+fn a_third_party_sidecar_cannot_take_a_security_role() {
+    let text = hostile_error("firewall-role");
+    assert!(
+        text.contains("offers the role `egress-firewall`, which only bottle's built-in security sidecars may fill"),
+        "{text}"
+    );
+}

@@ -283,6 +283,7 @@ fn memory_headroom() {
         let limits = RuntimeLimits {
             memory_bytes: mid << 20,
             call_deadline: Duration::from_secs(5),
+            ..RuntimeLimits::default()
         };
         let fits = load(wasm, limits).is_ok_and(|mut registry| {
             assemble_with(&mut registry, serde_json::json!({"image": "echo:1"})).is_ok()

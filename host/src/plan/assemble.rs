@@ -94,6 +94,9 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         let Some(contribution) = outcome.map_err(|d| rejected(&name, &d))? else {
             continue;
         };
+        if plugin.source != crate::plugin::PluginSource::Builtin {
+            refuse_security_roles(&name, &contribution)?;
+        }
         let config_strings =
             SectionStrings::of(&serde_json::from_str(&config).expect("the host wrote this JSON"));
         let mut checker = Checker {
@@ -170,6 +173,32 @@ pub fn plan_context(registry: &Registry, input: &PlanInput) -> wit::PlanContext 
             .collect(),
         properties: Vec::new(),
     }
+}
+
+/// Roles that decide what may leave the bottle. Only built-in plugins fill them: a third-party
+/// sidecar that outranked the built-in firewall or proxy would make the host skip a security
+/// sidecar.
+pub const SECURITY_ROLES: &[&str] = &["agent-proxy", "egress-firewall"];
+
+fn refuse_security_roles(plugin: &str, contribution: &wit::Contribution) -> Result<(), PlanError> {
+    for (i, sidecar) in contribution.sidecars.iter().enumerate() {
+        if let Some(role) = sidecar
+            .roles
+            .iter()
+            .find(|r| SECURITY_ROLES.contains(&r.role.as_str()))
+        {
+            return Err(PluginError::new(
+                plugin,
+                PluginErrorKind::Invalid(format!(
+                    "sidecars[{i}] offers the role `{}`, which only bottle's built-in security \
+                     sidecars may fill",
+                    role.role
+                )),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// `grants:` may only name plugins that are loaded.

@@ -206,6 +206,17 @@ impl Registry {
                 info.name, info.sections
             )));
         }
+        if *source != PluginSource::Builtin
+            && let Some(role) = info
+                .roles
+                .iter()
+                .find(|r| crate::plan::assemble::SECURITY_ROLES.contains(&r.role.as_str()))
+        {
+            return Err(invalid(format!(
+                "it offers the role `{}`, which only bottle's built-in security sidecars may fill",
+                role.role
+            )));
+        }
         for role in &info.roles {
             if !names::is_slug(&role.role) {
                 return Err(invalid(format!(

@@ -14,15 +14,19 @@ pub const NAME: &str = "bench-plugin-00";
 /// Its section; the benchmark rewrites `00`.
 pub const SECTION: &str = "bench_plugin_00";
 
+/// The plugin's section.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
-    port: u16,
+pub struct Config {
+    /// The service's port.
+    pub port: u16,
+    /// Literal variables.
     #[serde(default)]
-    env: std::collections::BTreeMap<String, String>,
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
-struct Bench;
+/// The plugin.
+pub struct Bench;
 
 impl Guest for Bench {
     fn describe() -> PluginInfo {

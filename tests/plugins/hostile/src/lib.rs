@@ -73,6 +73,10 @@ impl Guest for Hostile {
                 credentialed: false,
                 passthrough: false,
             }),
+            "firewall-role" => sidecar.roles.push(sdk::RoleOffer {
+                role: "egress-firewall".into(),
+                priority: 1000,
+            }),
             "declared-secret" => sidecar.env.push(sdk::secret("TOKEN", "DECLARED")),
             "publish-port" => {
                 sidecar.networks.push(sdk::Network::Egress);
