@@ -2,7 +2,7 @@
 
 mod cli_home;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cli_home::{Home, SECRET_VALUE, json_plan, names, stderr_of_failure, stdout};
 use serde_json::Value;

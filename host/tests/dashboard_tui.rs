@@ -111,8 +111,14 @@ impl Tmux {
         let start = Instant::now();
         loop {
             let screen = self.screen();
+            // A frame can reach the pane in pieces: accept it once it is also settled (the same
+            // on a second look), so the assertions that follow see the whole frame.
             if done(&screen) {
-                return screen;
+                std::thread::sleep(Duration::from_millis(150));
+                if self.screen() == screen {
+                    return screen;
+                }
+                continue;
             }
             assert!(
                 start.elapsed() < DEADLINE,
@@ -320,8 +326,9 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
     );
 
     // The list: both proposals, oldest first.
+    // The whole frame (list and key help) may take more than one draw to reach the pane.
     let screen = tmux.wait_for("both proposals in the list", |s| {
-        s.contains("allow docs.rs") && s.contains("routes → 2")
+        s.contains("allow docs.rs") && s.contains("routes → 2") && s.contains("r reject")
     });
     assert!(screen.contains("2 pending"), "{screen}");
     assert!(

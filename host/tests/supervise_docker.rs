@@ -292,3 +292,38 @@ fn bad_proposals_are_refused_by_the_sidecar_and_queue_nothing() {
     assert!(stopped.status.success(), "{}", text(&stopped));
     bottle.assert_nothing_left();
 }
+
+#[test]
+fn an_approved_dockerfile_is_saved_and_the_bottle_stopped_for_resume() {
+    let Some(bottle) = TestBottle::new("supervisecap") else {
+        return;
+    };
+    write_secret_bottle(&bottle, "supervise: true\n");
+    let identity = identity_of(&bottle.start_detached(&[]));
+    let queue = queue_dir(&bottle, &identity);
+    let dockerfile = "FROM debian:bookworm-slim\\nRUN apt-get update && apt-get install -y jq\\n";
+    let waiting = call_tool(
+        &bottle,
+        &identity,
+        "capability-block",
+        &format!(r#"{{"justification":"jq for the json fixtures","dockerfile":"{dockerfile}"}}"#),
+    );
+    let id = wait_for_proposal(&queue, &[]);
+    let approved = bottle.bottle(&["supervise", "approve", &id]);
+    let said = text(&approved);
+    assert!(approved.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("bottle resume {identity}")),
+        "{said}"
+    );
+    let _ = answer_or_gone(waiting);
+    let saved = bottle
+        .path()
+        .join("state")
+        .join(&identity)
+        .join("agent-image/Dockerfile");
+    let text_saved = std::fs::read_to_string(&saved).unwrap();
+    assert!(text_saved.contains("install -y jq"), "{text_saved}");
+    // The bottle is gone, its state kept for `bottle resume`.
+    bottle.assert_nothing_left();
+}
