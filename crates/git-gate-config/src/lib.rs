@@ -81,6 +81,16 @@ pub struct Policy {
     pub allow_delete: bool,
 }
 
+/// Whether `name` is a plain repository name: one path component of `[A-Za-z0-9._-]`, not
+/// starting with a dot.
+pub fn is_repo_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 impl GateConfig {
     /// The rules the file must follow beyond its shape: a known version, plain repository names.
     pub fn check(&self) -> Result<(), String> {
@@ -91,13 +101,7 @@ impl GateConfig {
             ));
         }
         for repo in &self.repos {
-            let plain = !repo.name.is_empty()
-                && !repo.name.starts_with('.')
-                && repo
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if !plain {
+            if !is_repo_name(&repo.name) {
                 return Err(format!("repo name `{}` is not a plain name", repo.name));
             }
         }

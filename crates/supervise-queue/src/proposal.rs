@@ -379,12 +379,7 @@ fn check_dockerfile(dockerfile: &str) -> Result<(), ProposalError> {
 }
 
 fn check_git_rule(repo: &str, policy: &Policy) -> Result<(), ProposalError> {
-    let plain = !repo.is_empty()
-        && !repo.starts_with('.')
-        && repo
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !plain {
+    if !bottle_git_gate_config::is_repo_name(repo) {
         return Err(problem(
             "repo",
             format!("`{repo}` is not a git entry name; see list-egress-routes for the entries"),
@@ -406,16 +401,20 @@ fn check_git_rule(repo: &str, policy: &Policy) -> Result<(), ProposalError> {
     Ok(())
 }
 
+/// Whether `id` can be a proposal id: `[0-9a-z-]`, 1 to 64 characters (so it is also a safe
+/// file name in the queue).
+pub fn is_proposal_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 impl Proposal {
     /// Every rule a queued proposal follows: a plain id, a justification, a change matching the tool.
     pub fn check(&self) -> Result<(), ProposalError> {
-        let plain_id = !self.id.is_empty()
-            && self.id.len() <= 64
-            && self
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !plain_id {
+        if !is_proposal_id(&self.id) {
             return Err(problem("id", format!("`{}` is not a proposal id", self.id)));
         }
         check_justification(&self.justification)?;

@@ -187,12 +187,7 @@ pub struct Entry {
 }
 
 fn check_id(id: &str) -> Result<(), QueueError> {
-    let plain = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if plain {
+    if crate::proposal::is_proposal_id(id) {
         Ok(())
     } else {
         Err(QueueError::NoSuchProposal(id.to_owned()))
