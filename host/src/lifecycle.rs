@@ -71,7 +71,7 @@ pub async fn start(
         agent: selection.agent.name.clone(),
         cwd: std::env::current_dir()?,
         workspace: request.cwd.clone(),
-        launched_at: now(),
+        launched_at: state::now_rfc3339(),
     };
     let state_dir = state::create(&options.state_root, &record)
         .context("creating the bottle's state directory")?;
@@ -96,12 +96,6 @@ fn confirm() -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 fn launch_options(home: &Home, selection: &Selection, request: &StartRequest) -> LaunchOptions {

@@ -9,9 +9,10 @@ use bottle_supervise_queue::{Change, Decision, Proposal, QueueError, Status};
 
 use super::apply::{self, ApplyError, ApplyOptions, OperatorEdit};
 use super::audit::{self, AuditRecord};
-use super::{Item, SupervisedBottle, now};
+use super::{Item, SupervisedBottle};
 use crate::docker::Engine;
 use crate::home::Home;
+use crate::launch::state::now_rfc3339 as now;
 
 /// Why a decision could not be made. Nothing was changed.
 #[derive(Debug, thiserror::Error)]

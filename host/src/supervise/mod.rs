@@ -130,10 +130,3 @@ pub fn find_item(home: &Home, id: &str) -> Result<Item, DecideError> {
         }),
     }
 }
-
-/// The current time, RFC 3339 UTC.
-pub(crate) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
