@@ -234,18 +234,9 @@ fn sidecar(s: &crate::plan::model::SidecarPlan) -> view::SidecarView {
 /// The credential routes the egress proxy will enforce, read from the config file it will get,
 /// with each token named by the secret behind its environment variable.
 fn routes(plan: &Plan) -> Vec<view::RouteView> {
-    let (plugin, path) = crate::supervise::targets::EGRESS_PROXY;
-    let Some((sidecar, config)) = plan
-        .sidecars
-        .iter()
-        .filter(|s| s.plugin == plugin)
-        .find_map(|s| {
-            let file = s.files.iter().find(|f| f.path == path)?;
-            Some((
-                s,
-                serde_yaml_ng::from_slice::<EgressConfig>(&file.contents).ok()?,
-            ))
-        })
+    use crate::supervise::targets::{EGRESS_PROXY, sidecar_file};
+    let Some((sidecar, config)) = sidecar_file(plan, EGRESS_PROXY)
+        .and_then(|(s, bytes)| Some((s, serde_yaml_ng::from_slice::<EgressConfig>(bytes).ok()?)))
     else {
         return Vec::new();
     };

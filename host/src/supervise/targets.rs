@@ -65,7 +65,8 @@ impl Targets {
 
 const FILE: &str = "supervise-targets.json";
 
-fn sidecar_file<'a>(
+/// The first sidecar of `plugin` that has a file at `path`, with the file's contents.
+pub fn sidecar_file<'a>(
     plan: &'a Plan,
     (plugin, path): (&str, &str),
 ) -> Option<(&'a SidecarPlan, &'a [u8])> {
