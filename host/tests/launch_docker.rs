@@ -232,22 +232,6 @@ fn build_upstream_image(docker: &Docker) -> String {
     build_test_image(docker, "upstream", "bottle-test/upstream:latest")
 }
 
-/// A certificate for `upstream.test` signed by a fresh test CA: (ca_pem, cert_pem, key_pem).
-fn upstream_certificates() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, &ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["upstream.test".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
-}
-
 /// Start the upstream on the bottle's egress network under the alias `upstream.test`.
 fn start_upstream(bottle: &TestBottle, identity: &str, image: &str, cert: &str, key: &str) {
     let files = [
@@ -268,7 +252,7 @@ fn the_way_out_is_the_proxy_with_the_token_injected_and_refusals_logged() {
     let Some(bottle) = TestBottle::new("egress") else {
         return;
     };
-    let (ca, cert, key) = upstream_certificates();
+    let (ca, cert, key) = test_certificates(&["upstream.test"]);
     let ca_path = bottle.write("upstream-ca.pem", &ca);
     write_secret_bottle(
         &bottle,

@@ -9,25 +9,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    TestBottle, build_test_image, file, identity_of, start_on_egress, text, write_secret_bottle,
+    TestBottle, build_test_image, file, identity_of, start_on_egress, test_certificates, text,
+    write_secret_bottle,
 };
-
-/// A certificate for `names` signed by a fresh test CA: (ca_pem, cert_pem, key_pem).
-fn certificates(names: &[&str]) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, &ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let leaf = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
-}
 
 /// `tools/call` of `tool` with `arguments` (JSON), from inside the agent, as a running process.
 fn call_tool(bottle: &TestBottle, identity: &str, tool: &str, arguments: &str) -> Child {
@@ -97,7 +81,7 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     let Some(bottle) = TestBottle::new("supervise") else {
         return;
     };
-    let (ca, cert, key) = certificates(&["upstream.test", "other.test"]);
+    let (ca, cert, key) = test_certificates(&["upstream.test", "other.test"]);
     let ca_path = bottle.write("upstream-ca.pem", &ca);
     write_secret_bottle(
         &bottle,
