@@ -462,15 +462,15 @@ fn parse(text: &str) -> Value {
     serde_yaml_ng::from_str(text).expect("valid YAML")
 }
 
-/// A file of pipelock's reference data in `shared/reference/pipelock/`, next to the repository.
+/// A file of pipelock's v2.3.0 reference data, kept in the plugin's `reference/` directory.
 fn reference(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/pipelock")
+        .join("reference")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "pipelock reference data {} is missing ({e}): these tests check the rendered config \
-             against pipelock v2.3.0 and need shared/reference/pipelock next to the repository",
+            "pipelock reference data {} is missing ({e}): it ships in the repository, see \
+             plugins/pipelock/README.md",
             path.display()
         )
     })
