@@ -19,6 +19,15 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
+/// The bridge driver's option that leaves a network's bridge without an IPv4 address on the host.
+pub const INHIBIT_IPV4_OPTION: &str = "com.docker.network.bridge.inhibit_ipv4";
+
+/// How much of one container's log teardown keeps.
+pub const KEPT_LOG_BYTES: usize = 64 << 20;
+
+/// The repository of images that bake a `--cwd` working tree in: removed with their bottle.
+pub const WORKSPACE_IMAGE_PREFIX: &str = "bottle/workspace:";
+
 /// Label keys on every object bottle creates.
 pub mod labels {
     /// Marks an object as bottle's.
@@ -175,17 +184,26 @@ impl Engine {
     }
 
     /// Create a network; returns its CIDR as the engine assigned it.
+    ///
+    /// An internal network's bridge gets no address on the host (`inhibit_ipv4`): an internal
+    /// network only drops traffic *leaving* its subnet, and the bridge's gateway address is inside
+    /// it, so without this every service listening on the host (at the gateway, at docker0's
+    /// address, at any host address through the gateway) would answer the agent. With no host-side
+    /// address the containers still reach each other and Docker's DNS, and nothing else.
     pub async fn create_network(
         &self,
         name: &str,
         internal: bool,
         labels: &HashMap<String, String>,
     ) -> Result<String> {
+        let options =
+            internal.then(|| HashMap::from([(INHIBIT_IPV4_OPTION.to_owned(), "true".to_owned())]));
         let request = NetworkCreateRequest {
             name: name.to_owned(),
             driver: Some("bridge".into()),
             internal: Some(internal),
             labels: Some(labels.clone()),
+            options,
             ..Default::default()
         };
         self.docker
@@ -454,6 +472,27 @@ impl Engine {
         }
     }
 
+    /// Remove a `--cwd` workspace image (it holds the working tree, `.git/config`, untracked
+    /// files such as `.env`). Anything else is left alone, as is an image another bottle of the
+    /// same tree still runs (the engine refuses with a conflict).
+    pub async fn remove_workspace_image(&self, image: &str) -> Result<()> {
+        if !image.starts_with(WORKSPACE_IMAGE_PREFIX) {
+            return Ok(());
+        }
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .noprune(false)
+            .build();
+        match self
+            .docker
+            .remove_image(image, Some(options), None)
+            .await
+            .map_err(fail(format!("removing workspace image {image}")))
+        {
+            Err(e) if !is_not_found(&e) && !is_conflict(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a container is running.
     pub async fn is_running(&self, name: &str) -> Result<bool> {
         let inspect = self
@@ -510,6 +549,28 @@ impl Engine {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+
+    /// A container's whole log (stdout and stderr, up to [`KEPT_LOG_BYTES`]; the newest part
+    /// when longer), within a bounded time.
+    pub async fn all_logs(&self, container: &str) -> Vec<u8> {
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+            out.extend_from_slice(&chunk.into_bytes());
+            if out.len() > 2 * KEPT_LOG_BYTES {
+                out.drain(..out.len() - KEPT_LOG_BYTES);
+            }
+        }
+        if out.len() > KEPT_LOG_BYTES {
+            out.drain(..out.len() - KEPT_LOG_BYTES);
+        }
+        out
     }
 
     /// The last `lines` lines of a container's logs (stdout and stderr).

@@ -18,3 +18,4 @@ pub mod plugin;
 pub mod prepare;
 pub mod render;
 pub mod supervise;
+pub mod trust;

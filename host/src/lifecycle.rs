@@ -38,6 +38,8 @@ pub struct StartRequest {
     pub name: Option<String>,
     /// Install Claude Code into the agent image.
     pub install_claude_code: bool,
+    /// A project's agent may run in a credentialed home bottle without the typed confirmation.
+    pub trust_project_agent: bool,
 }
 
 /// Launch the selection and run it to the end; returns the process exit code.
@@ -49,6 +51,10 @@ pub async fn start(
     request: StartRequest,
 ) -> anyhow::Result<i32> {
     let interactive = std::io::stdin().is_terminal();
+    let claim = crate::trust::project_claim(&selection).filter(|_| !request.trust_project_agent);
+    if let Some(claim) = claim.as_ref().filter(|_| !interactive) {
+        return Err(claim.refusal());
+    }
     if !request.yes && !interactive {
         anyhow::bail!("no terminal to confirm the launch on; pass --yes to launch without asking");
     }
@@ -59,7 +65,13 @@ pub async fn start(
         return Err(prepare::policy_refusal(&findings));
     }
     eprintln!("preflight: {}", render::preflight(dry_plan));
-    if !request.yes && !confirm()? {
+    if let Some(claim) = claim {
+        eprint!("{}", claim.question());
+        if !claim.allowed_by(&read_answer()?) {
+            eprintln!("not launched");
+            return Ok(1);
+        }
+    } else if !request.yes && !confirm()? {
         eprintln!("not launched");
         return Ok(1);
     }
@@ -93,9 +105,13 @@ pub async fn start(
 
 fn confirm() -> anyhow::Result<bool> {
     eprint!("launch this bottle? [y/N] ");
+    Ok(matches!(read_answer()?.trim(), "y" | "Y" | "yes"))
+}
+
+fn read_answer() -> anyhow::Result<String> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    Ok(answer)
 }
 
 fn launch_options(home: &Home, selection: &Selection, request: &StartRequest) -> LaunchOptions {
@@ -204,6 +220,8 @@ async fn finish(
     }
     debug_assert!(!detach || !matches!(outcome, Outcome::Exited(_)));
     let started = Instant::now();
+    let home_root = options.state_root.parent().unwrap_or(&options.state_root);
+    launch::sidecar_logs::keep(engine, home_root, identity.as_str()).await;
     let failures = ledger.teardown(engine).await;
     tracing::info!("teardown took {:?}", started.elapsed());
     let (code, error) = match outcome {
@@ -272,6 +290,10 @@ async fn run_bottle(
     let plan = plan::assemble(&mut registry, &input)?;
     progress.step("preparing images");
     let (images, agent_image) = prepare_images(engine, options, &plan, &progress.bar).await?;
+    // The working tree baked into the image goes with the bottle (torn down after its containers).
+    if agent_image.starts_with(crate::docker::WORKSPACE_IMAGE_PREFIX) {
+        ledger.record(Created::WorkspaceImage(agent_image.clone()));
+    }
     progress.step("starting sidecars");
     let ctx = SidecarContext {
         engine,
@@ -460,6 +482,11 @@ pub async fn remove_bottle(
 ) -> anyhow::Result<usize> {
     let filter = vec![format!("{}={identity}", labels::IDENTITY)];
     let mut containers = engine.containers_labelled(&filter).await?;
+    let workspace_images: Vec<String> = containers
+        .iter()
+        .filter_map(|c| c.image.clone())
+        .filter(|i| i.starts_with(crate::docker::WORKSPACE_IMAGE_PREFIX))
+        .collect();
     containers.sort_by_key(|c| {
         let labels = c.labels.clone().unwrap_or_default();
         let agent_first = labels.get(labels::ROLE).map(String::as_str) != Some("agent");
@@ -469,6 +496,7 @@ pub async fn remove_bottle(
             .unwrap_or(0);
         (agent_first, -order)
     });
+    crate::launch::sidecar_logs::keep(engine, home.root(), identity).await;
     let mut removed = 0;
     for container in &containers {
         if let Some(name) = container.names.as_ref().and_then(|n| n.first()) {
@@ -481,6 +509,9 @@ pub async fn remove_bottle(
     for (name, _) in engine.networks_labelled(&filter).await? {
         engine.remove_network(&name).await?;
         removed += 1;
+    }
+    for image in workspace_images {
+        engine.remove_workspace_image(&image).await?;
     }
     let _ = std::fs::remove_dir_all(home.root().join("run").join(identity));
     crate::supervise::expire_pending(home, identity);

@@ -171,6 +171,7 @@ fn agent_plan(agent: &Agent, bottle: &Bottle) -> AgentPlan {
         provision: Vec::new(),
         skills: agent.skills.clone(),
         prompt: agent.prompt.clone(),
+        limits: bottle.limits,
     }
 }
 

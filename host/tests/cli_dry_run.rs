@@ -2,7 +2,7 @@
 
 mod cli_home;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cli_home::{Home, SECRET_VALUE, json_plan, names, stderr_of_failure, stdout};
 use serde_json::Value;
@@ -51,6 +51,22 @@ fn all_four_plugins_contribute_in_start_order() {
     );
     assert_eq!(plan["agent_proxy"], "http://egress-proxy:9099");
     assert_eq!(plan["upstream_proxy"], "http://pipelock:8888");
+    // The agent cannot name pipelock as its proxy and skip the egress proxy: pipelock is not on
+    // the agent's network, while the egress proxy, which reaches it, is on both.
+    let networks = |name: &str| {
+        plan["sidecars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["networks"]
+            .clone()
+    };
+    assert_eq!(
+        networks("egress-proxy"),
+        serde_json::json!(["internal", "egress"])
+    );
+    assert_eq!(networks("pipelock"), serde_json::json!(["egress"]));
     assert_eq!(plan["agent_trusts"], serde_json::json!(["agent"]));
     let agent_env: Vec<&str> = plan["agent"]["env"]
         .as_array()
@@ -200,6 +216,34 @@ fn without_a_terminal_a_launch_needs_yes() {
         err.contains("no terminal to confirm the launch on; pass --yes"),
         "{err}"
     );
+}
+
+#[test]
+fn a_project_agent_needs_explicit_trust_for_a_credentialed_home_bottle() {
+    let home = Home::new();
+    home.full();
+    home.write(
+        ".bottle/agents/dev.md",
+        "---\nbottle: work\n---\nProject prompt.\n",
+    );
+    let no_engine = [("DOCKER_HOST", Path::new("unix:///nonexistent/docker.sock"))];
+    let err = stderr_of_failure(&home.bottle_with(&["start", "dev", "--yes"], &no_engine));
+    assert!(
+        err.contains("the project's agent")
+            && err.contains("your bottle `work`")
+            && err.contains("GH_TOKEN")
+            && err.contains("--trust-project-agent"),
+        "{err}"
+    );
+    // With the flag the launch goes past that check (and stops at the missing engine).
+    let trusted = ["start", "dev", "--yes", "--trust-project-agent"];
+    let err = stderr_of_failure(&home.bottle_with(&trusted, &no_engine));
+    assert!(!err.contains("project's agent"), "{err}");
+    assert!(err.to_lowercase().contains("docker"), "{err}");
+    // A home agent in the same bottle is covered by --yes as before.
+    std::fs::remove_file(home.path().join(".bottle/agents/dev.md")).unwrap();
+    let err = stderr_of_failure(&home.bottle_with(&["start", "dev", "--yes"], &no_engine));
+    assert!(!err.contains("project's agent"), "{err}");
 }
 
 #[test]

@@ -139,33 +139,368 @@ fn secrets_reach_only_where_they_belong() {
 }
 
 #[test]
-fn the_agent_cannot_reach_anything_directly() {
-    let Some((bottle, identity)) = TestBottle::launched("isolation") else {
+fn the_agent_reaches_nothing_on_the_host() {
+    let Some(bottle) = TestBottle::new("isolation") else {
         return;
     };
-    let direct = bottle.exec_in_agent(
+    let listener = HostListener::start();
+    write_secret_bottle(&bottle, "limits:\n  memory: 1g\n  pids: 300\n");
+    // A working tree with an untracked secret file, baked in with --cwd.
+    let tree = bottle.write("tree/.env", "TREE_SECRET=untracked-env-file\n");
+    let tree = tree.parent().unwrap().to_str().unwrap().to_owned();
+    let agent = bottle.agent.get().unwrap().clone();
+    let start = [
+        "start",
+        &agent,
+        "--detach",
+        "--yes",
+        "--no-claude-code",
+        "--cwd",
+        &tree,
+    ];
+    let identity = identity_of(&run_with_stdin(
+        bottle.command(&start),
+        &format!("{PROMPTED_SECRET}\n"),
+    ));
+    assert_confined(&bottle, &identity);
+    let workspace = agent_image(&bottle, &identity);
+    assert!(workspace.starts_with("bottle/workspace:"), "{workspace}");
+    let env_file = text(&bottle.exec_in_agent(&identity, "cat /workspace/.env"));
+    assert!(env_file.contains("untracked-env-file"), "{env_file}");
+    let port = listener.port;
+    let internal = network_gateway(&bottle, &format!("bottle-net-{identity}"));
+    let egress = network_gateway(&bottle, &format!("bottle-egress-{identity}"));
+    let docker0 = network_gateway(&bottle, "bridge");
+    let mut targets: Vec<String> = host_addresses();
+    targets.extend(
+        [internal.clone(), egress.clone(), docker0.clone()]
+            .into_iter()
+            .flatten(),
+    );
+    assert!(
+        targets.len() >= 3,
+        "too few host addresses to probe: {targets:?}"
+    );
+
+    // The probe sees the positive case: a plain bridge (the bottle's egress network) reaches the
+    // listener at docker0's, the egress gateway's and the host's IPv4 addresses.
+    let reachable: Vec<&String> = targets.iter().filter(|t| !t.contains(':')).collect();
+    let seen = probe_from_egress(&bottle, &identity, &probe_script(&reachable, port));
+    for target in [&egress, &docker0].into_iter().flatten() {
+        assert!(
+            seen.contains(&format!("open {target}")),
+            "the probe did not reach the host listener at {target} from a plain bridge: {seen}"
+        );
+    }
+    assert!(listener.accepted() > 0, "the listener saw no connection");
+    // …and, from the agent, reaches its sidecar by the same means.
+    let sidecar = text(&bottle.exec_in_agent(&identity, &probe_script(&["egress-proxy"], 9099)));
+    assert!(sidecar.contains("open egress-proxy"), "{sidecar}");
+
+    let before = listener.accepted();
+    let agent = text(&bottle.exec_in_agent(&identity, &probe_script(&targets, port)));
+    assert!(
+        !agent.contains("open "),
+        "the agent reached a listener on the host: {agent}"
+    );
+    assert!(agent.contains("closed "), "the probe did not run: {agent}");
+    assert_eq!(
+        listener.accepted(),
+        before,
+        "the host listener saw the agent"
+    );
+    assert_no_dns_leaves(&bottle, &identity);
+    // A decision of the egress proxy, seen in its logs while it runs…
+    bottle.exec_in_agent(
         &identity,
-        "curl -sS --noproxy '*' --max-time 3 http://1.1.1.1/ ; echo rc=$?",
+        "curl -sS --max-time 5 https://denied-host.test/ || true",
     );
-    assert!(
-        !text(&direct).contains("rc=0"),
-        "direct connection succeeded: {}",
-        text(&direct)
-    );
-    let dns = bottle.exec_in_agent(&identity, "getent hosts example.com; echo rc=$?");
-    assert!(
-        text(&dns).contains("rc=2"),
-        "public name resolved: {}",
-        text(&dns)
-    );
-    let gateway = bottle.exec_in_agent(&identity, "ip route 2>/dev/null || cat /proc/net/route");
-    assert!(
-        !text(&gateway).contains("default"),
-        "the agent has a default route: {}",
-        text(&gateway)
-    );
+    let live = text(&bottle.bottle(&["logs", &identity, "egress-proxy"]));
+    assert!(live.contains("denied-host.test"), "no audit line: {live}");
     assert!(bottle.bottle(&["stop", &identity]).status.success());
     bottle.assert_nothing_left();
+    // …is kept after its container is gone.
+    let kept = bottle
+        .path()
+        .join(format!("audit/sidecars/{identity}/egress-proxy.log"));
+    let kept = std::fs::read_to_string(&kept).unwrap_or_else(|e| panic!("{}: {e}", kept.display()));
+    assert!(kept.contains("denied-host.test"), "{kept}");
+    // The image holding the tree (and its `.env`) went with the bottle.
+    let gone = rt().block_on(bottle.docker.inspect_image(&workspace));
+    assert!(
+        gone.is_err(),
+        "the workspace image {workspace} outlived its bottle"
+    );
+}
+
+/// A name the agent looks up never leaves the machine as a DNS query (a DNS tunnel is a way out):
+/// a capture on every host interface sees the same lookup made from the egress network, then not
+/// the agent's, made before it.
+fn assert_no_dns_leaves(bottle: &TestBottle, identity: &str) {
+    let Some(capture) = DnsCapture::start() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tcpdump is missing (scripts/prerequisites installs it)"
+        );
+        eprintln!("skipping the DNS check: no tcpdump");
+        return;
+    };
+    let tag = bottle
+        .label
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let agent_name = format!("agent-{tag}.example.com");
+    let probe_name = format!("probe-{tag}.example.com");
+    let agent =
+        text(&bottle.exec_in_agent(identity, &format!("getent hosts {agent_name}; echo rc=$?")));
+    assert!(agent.contains("rc=2"), "resolved from the agent: {agent}");
+    let sidecar = text(&bottle.exec_in_agent(identity, "getent hosts egress-proxy; echo rc=$?"));
+    assert!(
+        sidecar.contains("rc=0"),
+        "sidecar names must still resolve: {sidecar}"
+    );
+    probe_from_egress(bottle, identity, &format!("getent hosts {probe_name}"));
+    let seen = capture.wait_for(&probe_name);
+    assert!(
+        seen.contains(&probe_name),
+        "the capture saw no query at all: {seen}"
+    );
+    assert!(
+        !seen.contains(&agent_name),
+        "the agent's lookup left the machine: {seen}"
+    );
+}
+
+/// `tcpdump` on every interface for DNS, run by pid and killed on drop.
+struct DnsCapture {
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl DnsCapture {
+    fn start() -> Option<DnsCapture> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("tcpdump")
+            .args(["-i", "any", "-n", "-l", "udp port 53 or tcp port 53"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (out, err) = (child.stdout.take()?, child.stderr.take()?);
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        // tcpdump says "listening on …" once the capture is armed.
+        let mut err = std::io::BufReader::new(err);
+        let mut first = String::new();
+        err.read_line(&mut first).ok()?;
+        assert!(first.contains("listening"), "tcpdump: {first}");
+        Some(DnsCapture { child, seen })
+    }
+
+    /// What was captured once `name` shows up (or after 30 s).
+    fn wait_for(&self, name: &str) -> String {
+        for _ in 0..300 {
+            if self.seen.lock().unwrap().contains(name) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for DnsCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The image the agent container runs.
+fn agent_image(bottle: &TestBottle, identity: &str) -> String {
+    let inspect = rt()
+        .block_on(
+            bottle
+                .docker
+                .inspect_container(&format!("bottle-{identity}"), None),
+        )
+        .unwrap();
+    inspect.config.and_then(|c| c.image).unwrap()
+}
+
+/// The agent runs as `agent` with no capabilities, no way to gain privileges, and the bottle's
+/// memory and process limits (cgroup v1 or v2 files, whichever the engine uses).
+fn assert_confined(bottle: &TestBottle, identity: &str) {
+    let status = text(&bottle.exec_in_agent(identity, "cat /proc/self/status"));
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{name} not in /proc/self/status: {status}"))
+            .to_owned()
+    };
+    assert_eq!(field("CapEff:"), "0000000000000000");
+    assert_eq!(
+        field("CapBnd:"),
+        "0000000000000000",
+        "capabilities not dropped"
+    );
+    assert_eq!(field("NoNewPrivs:"), "1");
+    let init = text(&bottle.exec_in_agent(identity, "grep '^Uid:' /proc/1/status"));
+    assert!(
+        init.starts_with("Uid:\t1000\t"),
+        "PID 1 is not the agent user: {init}"
+    );
+    // Root inside the container (as the launcher's provisioning runs) has no capabilities either.
+    let root = exec_as_root(
+        bottle,
+        &format!("bottle-{identity}"),
+        "id -u; grep ^CapEff: /proc/self/status",
+    );
+    assert!(root.starts_with("0\n"), "not root: {root}");
+    assert!(root.contains("CapEff:\t0000000000000000"), "{root}");
+    let limits = text(&bottle.exec_in_agent(
+        identity,
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+    ));
+    let values: Vec<&str> = limits.split_whitespace().collect();
+    assert_eq!(
+        values,
+        ["1073741824", "300"],
+        "limits not applied: {limits}"
+    );
+}
+
+/// Run `script` as root in `container` through the engine; its output.
+fn exec_as_root(bottle: &TestBottle, container: &str, script: &str) -> String {
+    use bollard::exec::{CreateExecOptions, StartExecResults};
+    use futures_util::StreamExt;
+    rt().block_on(async {
+        let options = CreateExecOptions {
+            cmd: Some(vec!["sh", "-c", script]),
+            user: Some("0"),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = bottle.docker.create_exec(container, options).await.unwrap();
+        let mut out = String::new();
+        if let StartExecResults::Attached { mut output, .. } =
+            bottle.docker.start_exec(&exec.id, None).await.unwrap()
+        {
+            while let Some(Ok(chunk)) = output.next().await {
+                out.push_str(&chunk.to_string());
+            }
+        }
+        out
+    })
+}
+
+/// A shell loop that tries a TCP connection to each target and prints `open T` or `closed T`.
+fn probe_script(targets: &[impl AsRef<str>], port: u16) -> String {
+    let list: Vec<&str> = targets.iter().map(AsRef::as_ref).collect();
+    format!(
+        "for t in {}; do if timeout 3 bash -c \"exec 3<>/dev/tcp/$t/{port}\" 2>/dev/null; \
+         then echo \"open $t\"; else echo \"closed $t\"; fi; done",
+        list.join(" ")
+    )
+}
+
+/// A TCP listener on every host address (0.0.0.0, ephemeral port) counting what it accepts.
+struct HostListener {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HostListener {
+    fn start() -> HostListener {
+        let socket = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        // Detached: the thread ends with the test process.
+        std::thread::spawn(move || {
+            for stream in socket.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        HostListener { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Every address this host has (`hostname -I`), IPv4 and IPv6.
+fn host_addresses() -> Vec<String> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The gateway address the engine assigned to a network (it may have no host-side address).
+fn network_gateway(bottle: &TestBottle, network: &str) -> Option<String> {
+    let inspect = rt()
+        .block_on(bottle.docker.inspect_network(network, None))
+        .unwrap_or_else(|e| panic!("inspect {network}: {e}"));
+    inspect.ipam?.config?.into_iter().find_map(|c| c.gateway)
+}
+
+/// Run `script` in a labelled throwaway container on the bottle's egress network; its output.
+fn probe_from_egress(bottle: &TestBottle, identity: &str, script: &str) -> String {
+    use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
+    let name = format!("probe-{}", bottle.label);
+    let endpoints = std::collections::HashMap::from([(
+        format!("bottle-egress-{identity}"),
+        EndpointSettings::default(),
+    )]);
+    let labels =
+        std::collections::HashMap::from([(TEST_LABEL_KEY.to_owned(), bottle.label.clone())]);
+    let body = ContainerCreateBody {
+        image: Some("debian:bookworm-slim".into()),
+        cmd: Some(vec!["bash".into(), "-c".into(), script.into()]),
+        labels: Some(labels),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(endpoints),
+        }),
+        ..Default::default()
+    };
+    let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+        .name(&name)
+        .build();
+    rt().block_on(async {
+        use futures_util::StreamExt;
+        let docker = &bottle.docker;
+        docker.create_container(Some(options), body).await.unwrap();
+        docker.start_container(&name, None).await.unwrap();
+        let mut wait = docker.wait_container(&name, None);
+        while wait.next().await.is_some() {}
+        let logs = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut out = String::new();
+        let mut stream = docker.logs(&name, Some(logs));
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.push_str(&chunk.to_string());
+        }
+        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+        let _ = docker.remove_container(&name, Some(remove)).await;
+        out
+    })
 }
 
 #[test]

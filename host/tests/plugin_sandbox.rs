@@ -48,6 +48,7 @@ fn input(mode: &str) -> PlanInput {
             provision: Vec::new(),
             skills: Vec::new(),
             prompt: String::new(),
+            limits: Default::default(),
         },
         secrets: BTreeSet::from(["DECLARED".to_owned()]),
         sections,

@@ -37,7 +37,10 @@ fn no_tracked_file_reaches_outside_the_repository() {
             }
         }
     }
-    assert!(checked > 100, "only {checked} files checked: the walk is broken");
+    assert!(
+        checked > 100,
+        "only {checked} files checked: the walk is broken"
+    );
     assert!(
         escapes.is_empty(),
         "paths that leave the repository (a plain clone has nothing beside it; bring the data \
@@ -58,7 +61,11 @@ fn the_check_sees_an_escape_and_accepts_paths_inside() {
     assert!(resolves_inside(&root, tests, "../reference/SOURCE"));
     assert!(resolves_inside(&root, tests, "../../../wit/plugin.wit"));
     assert!(resolves_inside(&root, Path::new("scripts/test"), "../host"));
-    assert!(!resolves_inside(&root, Path::new("scripts/test"), "../../x"));
+    assert!(!resolves_inside(
+        &root,
+        Path::new("scripts/test"),
+        "../../x"
+    ));
     // Hostile-path test data climbs from no base.
     assert!(resolves_inside(&root, tests, "../etc"));
     assert!(relative_paths("no paths here; a .. b").is_empty());

@@ -14,6 +14,7 @@ use crate::error::ManifestError;
 use crate::frontmatter::trim_blank_lines;
 use crate::git::{self, GitRepo};
 use crate::invalid::Invalid;
+use crate::limits::Limits;
 use crate::sections::JsonSeed;
 use crate::strict::{self, KeySeed, Keys};
 use crate::{migrate, names, paths};
@@ -28,6 +29,7 @@ pub(crate) const KEYS: &[&str] = &[
     "image",
     "dockerfile",
     "runtime",
+    "limits",
     "grants",
 ];
 
@@ -61,6 +63,8 @@ pub struct Bottle {
     pub dockerfile: Option<PathBuf>,
     /// The container runtime.
     pub runtime: Runtime,
+    /// The agent container's resource limits (defaults when the section is absent).
+    pub limits: Limits,
     /// What each plugin is granted beyond the defaults, by plugin name.
     pub grants: BTreeMap<String, Vec<crate::grants::Grant>>,
     /// Sections of external plugins, by top-level key, as JSON.
@@ -135,6 +139,7 @@ struct RawBottle {
     image: Option<String>,
     dockerfile: Option<PathBuf>,
     runtime: Runtime,
+    limits: Limits,
     grants: BTreeMap<String, Vec<crate::grants::Grant>>,
     sections: BTreeMap<String, serde_json::Value>,
 }
@@ -153,6 +158,7 @@ impl RawBottle {
             image: self.image,
             dockerfile: self.dockerfile,
             runtime: self.runtime,
+            limits: self.limits,
             grants: self.grants,
             sections: self.sections,
             notes,
@@ -221,6 +227,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         "egress" => raw.egress = map.next_value::<Option<_>>()?.unwrap_or_default(),
         "supervise" => raw.supervise = map.next_value::<Option<_>>()?.unwrap_or_default(),
         "runtime" => raw.runtime = map.next_value::<Option<_>>()?.unwrap_or_default(),
+        "limits" => raw.limits = map.next_value::<Option<_>>()?.unwrap_or_default(),
         "grants" => {
             let lines = map.next_value::<Option<_>>()?.unwrap_or_default();
             raw.grants = crate::grants::parse(lines).map_err(Invalid::into_de)?;

@@ -36,6 +36,10 @@ pub struct StartArgs {
     /// Build the agent image without Claude Code (it needs the npm registry on this host).
     #[arg(long)]
     pub no_claude_code: bool,
+    /// Let a project's own agent (`./.bottle/agents/`) run in a home bottle that holds
+    /// credentials without typing the bottle's name (`--yes` does not cover that).
+    #[arg(long)]
+    pub trust_project_agent: bool,
 }
 
 /// Run `bottle start`.
@@ -76,6 +80,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         cwd: args.cwd.map(|p| p.canonicalize()).transpose()?,
         name: args.name,
         install_claude_code: !args.no_claude_code,
+        trust_project_agent: args.trust_project_agent,
     };
     let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
@@ -95,6 +100,9 @@ pub struct ResumeArgs {
     /// Build the agent image without Claude Code.
     #[arg(long)]
     pub no_claude_code: bool,
+    /// As for `bottle start`.
+    #[arg(long)]
+    pub trust_project_agent: bool,
 }
 
 /// Run `bottle resume`: relaunch a preserved identity with the same agent and working tree.
@@ -131,6 +139,7 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         cwd: record.workspace.clone(),
         name: Some(record.identity.clone()),
         install_claude_code: !args.no_claude_code,
+        trust_project_agent: args.trust_project_agent,
     };
     let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))

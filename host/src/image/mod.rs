@@ -113,7 +113,11 @@ impl<'a> ImageBuilder<'a> {
         );
         context.add("Dockerfile", dockerfile.into_bytes(), 0o644);
         self.build(
-            &format!("bottle/workspace:{}", context.digest()),
+            &format!(
+                "{}{}",
+                crate::docker::WORKSPACE_IMAGE_PREFIX,
+                context.digest()
+            ),
             context,
             HashMap::new(),
         )

@@ -15,6 +15,8 @@ pub enum Created {
     Container(String),
     /// A host directory holding key material.
     StageDir(PathBuf),
+    /// An image holding the `--cwd` working tree.
+    WorkspaceImage(String),
 }
 
 /// A shared, append-only record of created objects.
@@ -57,6 +59,10 @@ impl Ledger {
                     engine.remove_network(name).await.map_err(|e| e.to_string())
                 }
                 Created::StageDir(path) => remove_dir(path),
+                Created::WorkspaceImage(image) => engine
+                    .remove_workspace_image(image)
+                    .await
+                    .map_err(|e| e.to_string()),
             };
             if let Err(e) = result {
                 tracing::warn!("teardown: {e}");

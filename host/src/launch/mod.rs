@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod provision;
 pub mod secrets;
 pub mod session;
+pub mod sidecar_logs;
 pub mod sidecars;
 pub mod state;
 
@@ -356,15 +357,14 @@ pub async fn create_agent(
     let env = resolve_env(&plan.agent.env, secrets).map_err(&fail)?;
     let body = ContainerCreateBody {
         image: Some(image.to_owned()),
+        // An explicit empty entrypoint: an image's own (an approved Dockerfile's) never runs.
+        entrypoint: Some(Vec::new()),
         cmd: Some(vec!["sleep".into(), "infinity".into()]),
+        user: Some(AGENT_USER.into()),
         env: Some(env),
         labels: Some(object_labels(identity, options, "agent")),
         hostname: Some(identity.to_string()),
-        host_config: Some(HostConfig {
-            runtime,
-            init: Some(true),
-            ..Default::default()
-        }),
+        host_config: Some(agent_host_config(runtime, &plan.agent.limits)),
         ..Default::default()
     };
     let name = identity.agent_container();
@@ -379,6 +379,38 @@ pub async fn create_agent(
     .await
     .map_err(&fail)?;
     Ok(name)
+}
+
+/// The user the agent container's processes run as: the image's unprivileged `agent`.
+pub const AGENT_USER: &str = "agent";
+
+/// How the agent's container is confined beyond its network.
+///
+/// - No capabilities at all: the agent user needs none, and the launcher's own root steps (trusting
+///   the CA: appending to a root-owned file) need none either. This takes away raw sockets, chown,
+///   mknod, setuid/setgid and everything else a root shell in the container could use.
+/// - `no-new-privileges`: a setuid binary in an approved image cannot raise the agent to root.
+/// - Memory (no swap beyond it), processes and CPUs from the bottle's `limits`: a runaway or hostile
+///   agent cannot take the host down.
+/// - `init`: a reaper as PID 1, so the agent's orphans do not pile up as zombies.
+/// - No DNS beyond the bottle's own names.
+fn agent_host_config(runtime: Option<String>, limits: &bottle_manifest::Limits) -> HostConfig {
+    let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+    HostConfig {
+        runtime,
+        init: Some(true),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        pids_limit: Some(i64::from(limits.pids)),
+        nano_cpus: limits.cpus.map(|c| (c * 1e9) as i64),
+        // Docker's DNS answers sidecar names itself and forwards every other name to these
+        // servers from the agent's own namespace, where nothing listens: a lookup of
+        // `<secret>.attacker.example` never leaves as a query, whatever resolver the host has.
+        dns: Some(vec!["127.0.0.1".into()]),
+        ..Default::default()
+    }
 }
 
 /// Start the created agent container.

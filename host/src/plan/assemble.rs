@@ -117,6 +117,7 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
     }
     resolve_order(&mut plan, &after_refs)?;
     choose_proxies(&mut plan);
+    seclude_upstream_firewall(&mut plan);
     let facts = facts(&plan, input);
     for entry in &active {
         let plugin = &mut registry.plugins_mut()[entry.index];
@@ -504,6 +505,30 @@ fn choose_proxies(plan: &mut Plan) {
         }
     }
     plan.cas = cas.into_values().collect();
+}
+
+/// When the agent's proxy chains to a separate firewall, the firewall leaves the internal network:
+/// the agent must not be able to skip its proxy (exact-value DLP, credential routes, the push
+/// block) by naming the firewall as its proxy. The agent proxy reaches the firewall on the egress
+/// network, where the agent is not.
+fn seclude_upstream_firewall(plan: &mut Plan) {
+    if plan.upstream_proxy.is_none() {
+        return;
+    }
+    let on_egress = |s: &SidecarPlan| s.networks.contains(&NetworkKind::Egress);
+    let (Some(proxy), Some(firewall)) = (
+        provider(plan, AGENT_PROXY_ROLE),
+        provider(plan, EGRESS_FIREWALL_ROLE),
+    ) else {
+        return;
+    };
+    if !on_egress(proxy) || !on_egress(firewall) {
+        return;
+    }
+    let firewall = firewall.name.clone();
+    if let Some(sidecar) = plan.sidecars.iter_mut().find(|s| s.name == firewall) {
+        sidecar.networks.retain(|n| *n != NetworkKind::Internal);
+    }
 }
 
 fn facts(plan: &Plan, input: &PlanInput) -> wit::Facts {

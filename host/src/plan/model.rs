@@ -256,6 +256,8 @@ pub struct AgentPlan {
     pub skills: Vec<String>,
     /// The system prompt.
     pub prompt: String,
+    /// Memory, process and CPU limits of the agent's container (the bottle's `limits`).
+    pub limits: bottle_manifest::Limits,
 }
 
 /// A host in the egress allowlist.
