@@ -28,7 +28,7 @@ fn no_tracked_file_reaches_outside_the_repository() {
         checked += 1;
         for (line_no, line) in text.lines().enumerate() {
             for path in relative_paths(line) {
-                if !resolves_inside(&root, &file, &path) {
+                if !resolves_inside(&root, &file, path) {
                     escapes.push(format!("{}:{}: {path}", file.display(), line_no + 1));
                 }
             }
@@ -173,11 +173,7 @@ fn normalise(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
             Component::Normal(name) => out.push(name),
             _ => {}
         }

@@ -127,7 +127,7 @@ fn pids(text: &str) -> Result<u32, Invalid> {
 
 fn cpus(text: &str) -> Result<f64, Invalid> {
     match text.trim().parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 0.01 && n <= 1024.0 => Ok(n),
+        Ok(n) if (0.01..=1024.0).contains(&n) => Ok(n),
         _ => Err(
             Invalid::new(format!("cpus `{text}` is not a number of CPUs"))
                 .hint("write a number such as `2` or `0.5`, or leave `cpus` out to use every CPU"),
