@@ -19,7 +19,8 @@ fn no_tracked_file_reaches_outside_the_repository() {
     let mut escapes = Vec::new();
     let mut checked = 0;
     for file in tracked_files(&root) {
-        if !is_checked(&file) {
+        // This file's own strings are sample paths for the check, not paths it reads.
+        if !is_checked(&file) || root.join(&file).ends_with(file!()) {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(root.join(&file)) else {
