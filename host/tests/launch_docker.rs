@@ -293,11 +293,15 @@ impl DnsCapture {
                 sink.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        // tcpdump says "listening on …" once the capture is armed.
-        let mut err = std::io::BufReader::new(err);
-        let mut first = String::new();
-        err.read_line(&mut first).ok()?;
-        assert!(first.contains("listening"), "tcpdump: {first}");
+        // tcpdump says "listening on …" once the capture is armed (after any warnings).
+        let mut said = String::new();
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            said.push_str(&line);
+            if line.contains("listening on") {
+                break;
+            }
+        }
+        assert!(said.contains("listening on"), "tcpdump: {said}");
         Some(DnsCapture { child, seen })
     }
 
