@@ -7,4 +7,5 @@ mod common;
 mod defaults;
 mod egress;
 mod errors;
+mod generated;
 mod git;
