@@ -96,6 +96,11 @@ impl Dlp {
         Ok(StreamScanner::new(self.scanner.clone(), content))
     }
 
+    /// A scanner for a stream with no content coding (websocket payloads).
+    pub fn stream_scanner(&self) -> StreamScanner {
+        StreamScanner::new(self.scanner.clone(), Vec::new())
+    }
+
     /// How many raw bytes a body scanner must see past the end of a secret to be sure: the
     /// longest encoded form, times the most bytes one decoded byte can take on the wire (six, a
     /// JSON `\uXXXX` escape), and never less than the pattern window.

@@ -352,16 +352,21 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let audit = conn.shared.audit.clone();
+        let (dlp, host) = (policy.dlp.clone(), target.host.clone());
         tokio::spawn(async move {
             match tokio::try_join!(client_upgrade, upstream_upgrade) {
                 Ok((client, upstream)) => {
-                    let mut client = TokioIo::new(client);
-                    let mut upstream = TokioIo::new(upstream);
-                    let copied = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    let (up, down) = copied.unwrap_or_default();
-                    record.bytes_up += up;
-                    record.bytes_down = down;
+                    let end =
+                        crate::ws::relay(TokioIo::new(client), TokioIo::new(upstream), dlp, host)
+                            .await;
+                    record.bytes_up += end.up;
+                    record.bytes_down = end.down;
                     record.reason = "allowed; websocket".into();
+                    if let Some(rule) = end.refused {
+                        tracing::info!(%rule, "websocket closed by the DLP");
+                        record.decision = Decision::Deny;
+                        record.reason = format!("websocket closed: DLP: {rule}");
+                    }
                 }
                 Err(e) => record.reason = format!("allowed; websocket upgrade failed: {e}"),
             }

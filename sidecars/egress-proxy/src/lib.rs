@@ -36,6 +36,7 @@ pub mod sni;
 pub mod ssrf;
 pub mod tls;
 pub mod upstream;
+pub mod ws;
 
 pub use handler::is_git_push;
 pub use policy::{ConfigError, Policy, load_config};

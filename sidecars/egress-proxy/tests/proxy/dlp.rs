@@ -230,3 +230,84 @@ async fn a_short_secret_is_refused_at_start() {
     assert!(err.contains("longer secret"), "{err}");
     assert!(!err.contains("abc"), "the value is in the error: {err}");
 }
+
+/// A masked client text frame.
+fn ws_frame(payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// Upgrades inside an intercepted tunnel to `host`.
+async fn websocket(h: &Harness, host: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut tls = h.tunnel(host, h.upstream.https_port).await;
+    tls.write_all(
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let r = read_response(&mut tls).await;
+    assert_eq!(r.status, 101, "{}", r.body);
+    tls
+}
+
+/// What comes back within a second: the bytes, and whether the connection was closed.
+async fn ws_read(s: &mut (impl tokio::io::AsyncRead + Unpin), want: usize) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < want {
+        match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    (got, false)
+}
+
+#[tokio::test]
+async fn a_secret_in_a_websocket_frame_closes_it() {
+    let h = start(|_| {}).await;
+    let mut ws = websocket(&h, "api.test").await;
+    // Positive: a clean frame goes up and is echoed back.
+    let clean = ws_frame(b"hello, upstream");
+    ws.write_all(&clean).await.unwrap();
+    assert_eq!(ws_read(&mut ws, clean.len()).await, (clean, false));
+    // The secret, split over two frames: nothing echoed, the connection closed.
+    let (a, b) = DB_PASSWORD.split_at(5);
+    ws.write_all(&ws_frame(format!("pw={a}").as_bytes()))
+        .await
+        .unwrap();
+    let _ = ws_read(&mut ws, 2 + 4 + 3 + a.len()).await;
+    ws.write_all(&ws_frame(b.as_bytes())).await.unwrap();
+    let (echoed, closed) = ws_read(&mut ws, 1).await;
+    assert!(echoed.is_empty() && closed, "{echoed:?} closed={closed}");
+    let record = h
+        .audit_where(|r| r.reason == "websocket closed: DLP: exact:DB_PASSWORD")
+        .await;
+    assert_eq!(record.decision, bottle_egress_proxy::audit::Decision::Deny);
+}
+
+#[tokio::test]
+async fn a_route_token_echoed_over_a_websocket_closes_it() {
+    let h = start(|_| {}).await;
+    let mut ws = websocket(&h, "tok.test").await;
+    let clean = ws_frame(b"just chatting");
+    ws.write_all(&clean).await.unwrap();
+    assert_eq!(ws_read(&mut ws, clean.len()).await, (clean, false));
+    // The route's own token may go up to its route, but the upstream echoing it back is cut.
+    ws.write_all(&ws_frame(TOK_TOKEN.as_bytes())).await.unwrap();
+    let (echoed, closed) = ws_read(&mut ws, 1).await;
+    assert!(echoed.is_empty() && closed, "{echoed:?} closed={closed}");
+    h.audit_where(|r| r.reason == "websocket closed: DLP: exact:TOK_TOKEN (from upstream)")
+        .await;
+}
