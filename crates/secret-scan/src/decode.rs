@@ -4,6 +4,7 @@
 //! so decoding a stream piece by piece gives exactly what decoding it whole gives. None of them
 //! panics on any input: bytes that do not form a valid escape pass through literally.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 /// Why a stream could not be decoded.
@@ -484,19 +485,20 @@ pub fn content_decoders(header: &str) -> Result<Vec<Box<dyn StreamDecoder>>, Dec
 }
 
 /// Runs `input` through `chain` (each decoder feeding the next), flushing each at `at_end`.
-pub fn run_chain(
+/// An empty chain borrows the input.
+pub fn run_chain<'a>(
     chain: &mut [Box<dyn StreamDecoder>],
-    input: &[u8],
+    input: &'a [u8],
     at_end: bool,
-) -> Result<Vec<u8>, DecodeError> {
-    let mut current = input.to_vec();
+) -> Result<Cow<'a, [u8]>, DecodeError> {
+    let mut current = Cow::Borrowed(input);
     for decoder in chain.iter_mut() {
         let mut out = Vec::with_capacity(current.len());
         decoder.feed(&current, &mut out)?;
         if at_end {
             decoder.finish(&mut out)?;
         }
-        current = out;
+        current = Cow::Owned(out);
     }
     Ok(current)
 }
