@@ -144,7 +144,8 @@ pub struct DlpConfig {
     /// Action for the built-in high-signal patterns (AWS keys, GitHub tokens, private keys, …).
     #[serde(default)]
     pub patterns: DlpAction,
-    /// How much of a request body is scanned.
+    /// Ignored: bodies are scanned as they stream, whatever their size, and are no longer
+    /// refused for being large. Kept so configurations that set it still load.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
 }

@@ -236,9 +236,6 @@ impl EgressConfig {
                 );
             }
         }
-        if self.dlp.max_body_bytes == 0 {
-            problem("dlp.max_body_bytes".into(), "must be more than 0".into());
-        }
         if problems.is_empty() {
             Ok(())
         } else {

@@ -9,13 +9,18 @@
 //!   URL-safe, at each of the three byte alignments), hex (lower and upper case) and URL-encoded
 //!   form with one Aho-Corasick automaton.
 //!
+//! [`stream::StreamScanner`] scans a stream in chunks, in decoded views too (decompressed,
+//! percent-decoded, JSON-unescaped, line-unwrapped base64; see [`decode`]).
+//!
 //! bottle's egress proxy scans outgoing requests with it and the git gate scans commits.
 //! A [`Finding`] never carries the secret itself, only where it was and which rule found it.
 
 #![warn(missing_docs)]
 
+pub mod decode;
 mod encode;
 mod rules;
+pub mod stream;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexSet};
@@ -139,6 +144,7 @@ pub struct Scanner {
     exact_meta: Vec<(usize, Encoding)>,
     labels: Vec<String>,
     skipped: Vec<String>,
+    longest_form: usize,
 }
 
 impl Scanner {
@@ -186,7 +192,9 @@ impl Scanner {
                     .build(&patterns)?,
             )
         };
+        let longest_form = patterns.iter().map(Vec::len).max().unwrap_or(0);
         Ok(Scanner {
+            longest_form,
             rules,
             set,
             regexes,
@@ -205,6 +213,12 @@ impl Scanner {
     /// Labels of the exact secrets that were too short to be searched.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
+    }
+
+    /// The length of the longest encoded form of any exact secret: a stream scanned in windows
+    /// overlapping by this much finds every exact secret wherever the windows split it.
+    pub fn longest_exact_form(&self) -> usize {
+        self.longest_form
     }
 
     /// The pattern rules, in the order findings refer to them.

@@ -1,9 +1,32 @@
 //! Data loss prevention on outgoing requests, over [`bottle_secret_scan`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bottle_egress_config::DlpAction;
-use bottle_secret_scan::{ExactSecret, Finding, Scanner, Source};
+use bottle_secret_scan::decode::{DecodeError, content_decoders};
+use bottle_secret_scan::stream::StreamScanner;
+use bottle_secret_scan::{ExactSecret, Finding, MIN_SECRET_LEN, Scanner, Source};
+
+/// Why a DLP could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DlpError {
+    /// A secret too short to search without matching ordinary text.
+    #[error(
+        "the value of `{label}` is {len} bytes; secrets shorter than {MIN_SECRET_LEN} bytes cannot be \
+         searched for without matching ordinary text, so the egress proxy would not protect it. \
+         Use a longer secret, or remove `{label}` from dlp.secret_env (or the route)"
+    )]
+    TooShort {
+        /// The variable naming the secret.
+        label: String,
+        /// Its length (never the value).
+        len: usize,
+    },
+    /// The scanner could not be built.
+    #[error(transparent)]
+    Scanner(#[from] bottle_secret_scan::Error),
+}
 
 /// What the DLP says about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,57 +42,91 @@ pub enum Verdict {
 /// The compiled DLP of one configuration.
 #[derive(Debug)]
 pub struct Dlp {
-    scanner: Scanner,
+    scanner: Arc<Scanner>,
     /// Secret index → the route host it may go to.
     route_tokens: HashMap<usize, String>,
     patterns: DlpAction,
-    max_body: u64,
 }
 
 impl Dlp {
     /// A DLP searching `secrets`; each may carry the route host it is allowed to reach.
+    /// A secret shorter than [`MIN_SECRET_LEN`] is an error: it could not be searched.
     pub fn new(
         secrets: Vec<(ExactSecret, Option<String>)>,
         patterns: DlpAction,
-        max_body: u64,
-    ) -> Result<Dlp, bottle_secret_scan::Error> {
+    ) -> Result<Dlp, DlpError> {
         let mut route_tokens = HashMap::new();
         let mut exact = Vec::with_capacity(secrets.len());
         for (i, (secret, route)) in secrets.into_iter().enumerate() {
+            if secret.value.len() < MIN_SECRET_LEN {
+                return Err(DlpError::TooShort {
+                    label: secret.label,
+                    len: secret.value.len(),
+                });
+            }
             if let Some(host) = route {
                 route_tokens.insert(i, host);
             }
             exact.push(secret);
         }
         Ok(Dlp {
-            scanner: Scanner::with_builtin_rules(exact)?,
+            scanner: Arc::new(Scanner::with_builtin_rules(exact)?),
             route_tokens,
             patterns,
-            max_body,
         })
-    }
-
-    /// Labels of secrets too short to be searched.
-    pub fn skipped(&self) -> &[String] {
-        self.scanner.skipped()
-    }
-
-    /// How much of a body is scanned (larger bodies are refused).
-    pub fn max_body(&self) -> u64 {
-        self.max_body
     }
 
     /// Scans `parts` of a request going to `host`.
     pub fn check(&self, host: &str, parts: &[&[u8]]) -> Verdict {
+        let findings: Vec<Vec<Finding>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| self.scanner.scan(p))
+            .collect();
+        self.verdict(host, &findings)
+    }
+
+    /// A scanner for a body going out with this `Content-Encoding` (if any): it decompresses,
+    /// decodes and scans chunk by chunk. An encoding it cannot decode is an error.
+    pub fn body_scanner(
+        &self,
+        content_encoding: Option<&str>,
+    ) -> Result<StreamScanner, DecodeError> {
+        let content = content_decoders(content_encoding.unwrap_or(""))?;
+        Ok(StreamScanner::new(self.scanner.clone(), content))
+    }
+
+    /// A scanner for a stream with no content coding (websocket payloads).
+    pub fn stream_scanner(&self) -> StreamScanner {
+        StreamScanner::new(self.scanner.clone(), Vec::new())
+    }
+
+    /// How many raw bytes a body scanner must see past the end of a secret to be sure: the
+    /// longest encoded form, times the most bytes one decoded byte can take on the wire (six, a
+    /// JSON `\uXXXX` escape), and never less than the pattern window.
+    pub fn overlap(&self) -> usize {
+        let window = self
+            .scanner
+            .longest_exact_form()
+            .max(bottle_secret_scan::stream::PATTERN_WINDOW);
+        window * 6
+    }
+
+    /// The verdict on a response from `host` (websocket frames): only route tokens matter there,
+    /// and any of them, even the host's own, is a leak back to the agent.
+    pub fn inbound_verdict(&self, findings: &[Vec<Finding>]) -> Option<String> {
+        findings.iter().flatten().find_map(|f| match f.source {
+            Source::Exact { secret, .. } if self.route_tokens.contains_key(&secret) => {
+                Some(f.rule.clone())
+            }
+            _ => None,
+        })
+    }
+
+    /// The verdict on findings in parts of a request going to `host` (one list per part).
+    pub fn verdict(&self, host: &str, parts: &[Vec<Finding>]) -> Verdict {
         let mut warn = Vec::new();
-        for part in parts {
-            if part.is_empty() {
-                continue;
-            }
-            let findings = self.scanner.scan(part);
-            if findings.is_empty() {
-                continue;
-            }
+        for findings in parts {
             // A route token going to its own route is fine, and so is a pattern match inside it.
             let excused: Vec<&Finding> = findings
                 .iter()
@@ -80,7 +137,7 @@ impl Dlp {
                     Source::Pattern { .. } => false,
                 })
                 .collect();
-            for f in &findings {
+            for f in findings {
                 match f.source {
                     Source::Exact { .. } if !excused.contains(&f) => {
                         return Verdict::Block(f.rule.clone());
@@ -131,7 +188,6 @@ mod tests {
                 ),
             ],
             action,
-            1024,
         )
         .unwrap()
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST, PROXY_AUTHORIZATION, UPGRADE};
 use http::uri::Scheme;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
@@ -16,7 +15,9 @@ use crate::dlp::Verdict;
 use crate::host::Target;
 use crate::path::{NormalPath, percent_decode_lossy};
 use crate::proxy::{Conn, SendError};
+use crate::scan::{Refusal, ScannedBody};
 use crate::upstream::DialError;
+use bottle_secret_scan::decode::DecodeError;
 
 /// Headers that concern one connection, never forwarded.
 const HOP_BY_HOP: &[&str] = &[
@@ -100,7 +101,7 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     }
     let path_only = req.uri().path().to_string();
     let mut facts = Facts {
-        method: req.method().to_string(),
+        method: audit_method(req.method()),
         target: Target {
             host: String::new(),
             port: 0,
@@ -229,6 +230,8 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
     if websocket {
+        // No permessage-deflate: frames must stay readable to the scan (crate::ws).
+        headers.remove(http::header::SEC_WEBSOCKET_EXTENSIONS);
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     }
@@ -236,71 +239,33 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
         headers.remove(AUTHORIZATION);
     }
 
-    // Body, bounded by what the DLP scans.
-    let max = policy.dlp.max_body();
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return deny(
-            &conn,
-            &facts,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body larger than dlp.max_body_bytes",
-            format!(
-                "bottle egress proxy: refused: request bodies over {max} bytes cannot be scanned\n"
-            ),
-        );
-    }
-    let body = match Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return deny(
-                &conn,
-                &facts,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body larger than dlp.max_body_bytes",
-                format!(
-                    "bottle egress proxy: refused: request bodies over {max} bytes cannot be scanned\n"
-                ),
-            );
-        }
-        Err(_) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "bottle egress proxy: cannot read the request body\n".into(),
-            );
-        }
-    };
-
-    // DLP over the URL (as sent and decoded), the headers and the body.
+    // DLP over the method, the URL (as sent and decoded) and the headers, before anything goes
+    // out; the body is scanned as it streams (crate::scan).
     let decoded_url = percent_decode_lossy(forward_path.as_bytes());
     let header_blob = header_blob(&headers);
+    let parts_scanned: [&[u8]; 4] = [
+        parts.method.as_str().as_bytes(),
+        forward_path.as_bytes(),
+        &decoded_url,
+        &header_blob,
+    ];
     let mut reason = String::from("allowed");
-    match policy.dlp.check(
-        &target.host,
-        &[forward_path.as_bytes(), &decoded_url, &header_blob, &body],
-    ) {
+    match policy.dlp.check(&target.host, &parts_scanned) {
         Verdict::Clean => {}
-        Verdict::Block(rule) => {
-            let why = format!("DLP: {rule}");
-            return deny(
-                &conn,
-                &facts,
-                StatusCode::FORBIDDEN,
-                &why,
-                format!("bottle egress proxy: refused: the request contains a secret ({rule})\n"),
-            );
-        }
+        Verdict::Block(rule) => return dlp_refusal(&conn, &facts, &Refusal::Secret(rule)),
         Verdict::Warn(rules) => {
             tracing::warn!(host = %target.host, rules = ?rules, "DLP patterns found; forwarding (dlp.patterns: warn)");
             reason = format!("allowed; DLP warn: {}", rules.join(","));
         }
     }
+    let content_encoding = headers
+        .get(http::header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let scanner = match policy.dlp.body_scanner(content_encoding.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return dlp_refusal(&conn, &facts, &Refusal::Undecodable(e)),
+    };
+    let (body, body_report) = ScannedBody::new(body, scanner, policy.dlp.clone(), &target.host);
 
     // Credentials go in after the scan.
     if let Some(auth) = route.and_then(|r| r.authorization.clone()) {
@@ -320,12 +285,11 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
             headers.insert(HOST, v);
         }
     }
-    // The body is whole now: its length is known, so the framing is ours to set (no smuggling
-    // through a Content-Length that disagrees with what was read) and nothing waits for a 100.
+    // The framing is ours to set from what hyper read (no smuggling through a Content-Length
+    // that disagrees with the body), and nothing upstream waits for a 100.
     headers.remove(CONTENT_LENGTH);
     headers.remove(http::header::EXPECT);
-    let bytes_up = body.len() as u64;
-    let mut upstream_req = Request::new(Full::new(body));
+    let mut upstream_req = Request::new(body.boxed());
     *upstream_req.method_mut() = parts.method;
     *upstream_req.version_mut() = Version::HTTP_11;
     *upstream_req.headers_mut() = headers;
@@ -344,6 +308,17 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     } else {
         conn.send(&live, &target, tls, upstream_req).await
     };
+    let report = body_report.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(refusal) = &report.refusal {
+        return dlp_refusal(&conn, &facts, refusal);
+    }
+    let bytes_up = report.bytes_up;
+    if !report.warn.is_empty() {
+        let rules = report.warn.join(",");
+        tracing::warn!(host = %target.host, %rules, "DLP patterns found in the body; forwarding (dlp.patterns: warn)");
+        reason = format!("{reason}; DLP warn in body: {rules}");
+    }
+    drop(report);
     let mut response = match sent {
         Ok(r) => r,
         Err(SendError::Dial(DialError::Forbidden(why))) => {
@@ -377,16 +352,21 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         let audit = conn.shared.audit.clone();
+        let (dlp, host) = (policy.dlp.clone(), target.host.clone());
         tokio::spawn(async move {
             match tokio::try_join!(client_upgrade, upstream_upgrade) {
                 Ok((client, upstream)) => {
-                    let mut client = TokioIo::new(client);
-                    let mut upstream = TokioIo::new(upstream);
-                    let copied = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    let (up, down) = copied.unwrap_or_default();
-                    record.bytes_up += up;
-                    record.bytes_down = down;
+                    let end =
+                        crate::ws::relay(TokioIo::new(client), TokioIo::new(upstream), dlp, host)
+                            .await;
+                    record.bytes_up += end.up;
+                    record.bytes_down = end.down;
                     record.reason = "allowed; websocket".into();
+                    if let Some(rule) = end.refused {
+                        tracing::info!(%rule, "websocket closed by the DLP");
+                        record.decision = Decision::Deny;
+                        record.reason = format!("websocket closed: DLP: {rule}");
+                    }
                 }
                 Err(e) => record.reason = format!("allowed; websocket upgrade failed: {e}"),
             }
@@ -399,6 +379,61 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     strip_hop_by_hop(&mut parts.headers);
     let body = Counted::new(body, record, conn.shared.audit.clone());
     Response::from_parts(parts, RespBody::new(body))
+}
+
+/// A DLP refusal: 403, audited with the rule (never the value).
+fn dlp_refusal(conn: &Conn, facts: &Facts, refusal: &Refusal) -> Response<RespBody> {
+    let (why, message) = match refusal {
+        Refusal::Secret(rule) => (
+            format!("DLP: {rule}"),
+            format!("bottle egress proxy: refused: the request contains a secret ({rule})\n"),
+        ),
+        Refusal::Undecodable(e) => (
+            format!("DLP: body not scannable: {}", undecodable_kind(e)),
+            format!("bottle egress proxy: refused: {e}\n"),
+        ),
+    };
+    deny(conn, facts, StatusCode::FORBIDDEN, &why, message)
+}
+
+/// A short label for the audit; the message itself may quote a header value.
+fn undecodable_kind(e: &DecodeError) -> &'static str {
+    match e {
+        DecodeError::Bomb { .. } => "decompression bomb",
+        DecodeError::Corrupt { .. } => "corrupt compressed data",
+        DecodeError::Unsupported(_) => "unsupported Content-Encoding",
+    }
+}
+
+/// The method as the audit may show it: a registered method verbatim, anything else (which
+/// could carry a value) replaced.
+fn audit_method(method: &Method) -> String {
+    const KNOWN: &[&str] = &[
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "CONNECT",
+        "TRACE",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+        "REPORT",
+        "SEARCH",
+    ];
+    let m = method.as_str();
+    if KNOWN.contains(&m) {
+        m.to_string()
+    } else {
+        "<other>".to_string()
+    }
 }
 
 /// An origin-form request to the proxy itself: only the health endpoint answers.

@@ -11,7 +11,8 @@
 //!   the normalised path ([`path`]) and injects the route's token;
 //! - refuses git pushes, and dialling private, loopback, link-local and other special addresses
 //!   ([`ssrf`]), resolving once and dialling what it checked ([`upstream`]);
-//! - scans URLs, headers and bodies for secrets ([`dlp`], over `bottle-secret-scan`);
+//! - scans methods, URLs, headers and bodies for secrets ([`dlp`], over `bottle-secret-scan`),
+//!   bodies as they stream, decompressed and decoded ([`scan`]);
 //! - writes one JSON audit line per decision ([`audit`]) and reloads its configuration on
 //!   demand ([`ProxyHandle::reload`]), in-flight requests keeping theirs.
 //!
@@ -30,10 +31,12 @@ pub mod path;
 pub mod policy;
 mod proxy;
 pub mod rewind;
+pub mod scan;
 pub mod sni;
 pub mod ssrf;
 pub mod tls;
 pub mod upstream;
+pub mod ws;
 
 pub use handler::is_git_push;
 pub use policy::{ConfigError, Policy, load_config};

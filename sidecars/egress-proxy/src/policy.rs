@@ -51,7 +51,7 @@ pub enum ConfigError {
     Tls(#[from] TlsError),
     /// The DLP could not be built.
     #[error("DLP: {0}")]
-    Dlp(#[from] bottle_secret_scan::Error),
+    Dlp(#[from] crate::dlp::DlpError),
 }
 
 /// Reads and validates the configuration file at `path`.
@@ -96,7 +96,7 @@ pub struct Policy {
     /// The SSRF guard.
     pub ssrf: SsrfGuard,
     /// The DLP.
-    pub dlp: Dlp,
+    pub dlp: Arc<Dlp>,
     /// The upstream proxy (`host`, `port`), if any.
     pub upstream_proxy: Option<(String, u16)>,
     /// TLS material.
@@ -175,13 +175,7 @@ impl Policy {
                 )),
             }
         }
-        let dlp = Dlp::new(secrets, config.dlp.patterns, config.dlp.max_body_bytes)?;
-        for label in dlp.skipped() {
-            warnings.push(format!(
-                "DLP: the value of `{label}` is shorter than {} bytes and is not searched",
-                bottle_secret_scan::MIN_SECRET_LEN
-            ));
-        }
+        let dlp = Arc::new(Dlp::new(secrets, config.dlp.patterns)?);
         let allow_cidrs = config
             .ssrf
             .allow_cidrs

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::scan::UpBody;
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
@@ -190,7 +189,7 @@ pub(crate) struct Tunnel {
     pub(crate) resolved: Resolved,
 }
 
-type Sender = SendRequest<Full<Bytes>>;
+type Sender = SendRequest<UpBody>;
 
 struct Slot {
     generation: u64,
@@ -233,7 +232,7 @@ impl Conn {
         live: &Live,
         target: &Target,
         tls: bool,
-        req: Request<Full<Bytes>>,
+        req: Request<UpBody>,
     ) -> Result<Response<Incoming>, SendError> {
         let cached = self
             .slot
@@ -270,7 +269,7 @@ impl Conn {
         live: &Live,
         target: &Target,
         tls: bool,
-        req: Request<Full<Bytes>>,
+        req: Request<UpBody>,
     ) -> Result<Response<Incoming>, SendError> {
         let mut sender = self.open(live, target, tls, true).await?;
         sender.ready().await?;

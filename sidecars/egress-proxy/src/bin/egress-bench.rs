@@ -8,7 +8,10 @@
 //!
 //! For each of plain HTTP and intercepted HTTPS it prints requests/s (N keep-alive connections),
 //! p50/p99 latency added over no proxy (one connection, sequential requests), peak RSS of the
-//! proxy process (VmHWM) and start-to-ready time. mitmproxy is `mitmdump` from Debian
+//! proxy process (VmHWM) and start-to-ready time. Then it uploads one large body (200 MiB by
+//! default, `--upload-mib`) through each proxy over intercepted HTTPS and prints the upload
+//! throughput and the peak RSS of a fresh proxy process during it: the DLP scans bodies as they
+//! stream, so RSS must stay flat whatever the size. mitmproxy is `mitmdump` from Debian
 //! (`apt-get install -y mitmproxy`); without it the mitmproxy columns are skipped.
 
 use std::convert::Infallible;
@@ -54,6 +57,9 @@ struct Args {
     /// Most sequential requests in the latency phase (also bounded to `seconds`).
     #[arg(long, default_value_t = 3000)]
     latency_requests: usize,
+    /// Size of the streaming upload, in MiB (0 skips it).
+    #[arg(long, default_value_t = 200)]
+    upload_mib: u64,
     /// Skip mitmproxy even when it is installed.
     #[arg(long)]
     no_mitm: bool,
@@ -124,10 +130,97 @@ fn material() -> anyhow::Result<Material> {
     })
 }
 
-async fn upstream_service(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(
-        b"hello from the bench upstream\n",
-    ))))
+async fn upstream_service(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() != "/upload" {
+        return Ok(Response::new(Full::new(Bytes::from_static(
+            b"hello from the bench upstream\n",
+        ))));
+    }
+    // Drain the upload frame by frame, keeping none of it.
+    let mut body = req.into_body();
+    let mut received = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        received += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
+    Ok(Response::new(Full::new(Bytes::from(received.to_string()))))
+}
+
+/// A generated request body of `left` bytes, in 64 KiB chunks of text-like bytes.
+struct UploadBody {
+    left: u64,
+    chunk: Bytes,
+}
+
+impl UploadBody {
+    fn new(len: u64) -> UploadBody {
+        // Words of letters and digits (xorshift), like a long conversation, not a run of zeros.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let chunk: Vec<u8> = (0..64 * 1024)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 8 == 7 {
+                    b' '
+                } else {
+                    b"abcdefghijklmnopqrstuvwxyz0123456789"[(x % 36) as usize]
+                }
+            })
+            .collect();
+        UploadBody {
+            left: len,
+            chunk: Bytes::from(chunk),
+        }
+    }
+}
+
+impl hyper::body::Body for UploadBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(self.chunk.len() as u64);
+        self.left -= n;
+        let data = self.chunk.slice(..n as usize);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.left)
+    }
+}
+
+/// Uploads `mib` MiB over HTTPS (intercepted when via a proxy); returns MiB/s.
+async fn upload(
+    via: Via,
+    upstream: (u16, u16),
+    tls: &Arc<rustls::ClientConfig>,
+    mib: u64,
+) -> anyhow::Result<f64> {
+    let (mut sender, uri) = open::<UploadBody>(via, Scheme::Https, upstream, tls).await?;
+    let uri = uri.replace("/bench", "/upload");
+    sender.ready().await?;
+    let req = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("host", format!("{HOST}:{}", upstream.1))
+        .body(UploadBody::new(mib << 20))?;
+    let start = Instant::now();
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    let secs = start.elapsed().as_secs_f64();
+    let received: u64 = String::from_utf8_lossy(&body).parse().unwrap_or(0);
+    if !status.is_success() || received != mib << 20 {
+        bail!("upload: status {status}, upstream received {received} bytes");
+    }
+    Ok(mib as f64 / secs)
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: S) {
@@ -182,12 +275,17 @@ fn client_config(roots: &[CertificateDer<'static>]) -> anyhow::Result<Arc<rustls
 }
 
 /// One keep-alive client connection, ready to send requests.
-async fn open(
+async fn open<B>(
     via: Via,
     scheme: Scheme,
     upstream: (u16, u16),
     tls: &Arc<rustls::ClientConfig>,
-) -> anyhow::Result<(SendRequest<Empty<Bytes>>, String)> {
+) -> anyhow::Result<(SendRequest<B>, String)>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let port = match scheme {
         Scheme::Http => upstream.0,
         Scheme::Https => upstream.1,
@@ -274,7 +372,7 @@ async fn measure(
     };
     let budget = Duration::from_secs_f64(args.seconds);
     // Latency: one connection, sequential requests.
-    let (mut sender, uri) = open(via, scheme, upstream, tls).await?;
+    let (mut sender, uri) = open::<Empty<Bytes>>(via, scheme, upstream, tls).await?;
     for _ in 0..50 {
         one(&mut sender, &uri, port).await?;
     }
@@ -294,7 +392,7 @@ async fn measure(
     let barrier = Arc::new(tokio::sync::Barrier::new(args.connections + 1));
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
-        let (mut sender, uri) = open(via, scheme, upstream, tls).await?;
+        let (mut sender, uri) = open::<Empty<Bytes>>(via, scheme, upstream, tls).await?;
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
@@ -660,7 +758,62 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("targets: added p50 vs no proxy <= 0.3 ms plain, <= 1.5 ms intercepted");
+    if args.upload_mib > 0 {
+        upload_table(
+            &args,
+            &dir,
+            &m,
+            upstream,
+            &direct_tls,
+            &proxied_tls,
+            mitmdump.as_deref(),
+        )
+        .await?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The streaming upload through each proxy: throughput and the peak RSS of a fresh process.
+async fn upload_table(
+    args: &Args,
+    dir: &Path,
+    m: &Material,
+    upstream: (u16, u16),
+    direct_tls: &Arc<rustls::ClientConfig>,
+    proxied_tls: &Arc<rustls::ClientConfig>,
+    mitmdump: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mib = args.upload_mib;
+    println!();
+    println!("streaming upload of {mib} MiB over intercepted HTTPS (fresh proxy process each):");
+    println!(
+        "{:<22} {:>10} {:>16} {:>16}",
+        "proxy", "MiB/s", "RSS idle MiB", "RSS peak MiB"
+    );
+    let none = upload(Via::None, upstream, direct_tls, mib).await?;
+    println!("{:<22} {:>10.1} {:>16} {:>16}", "no proxy", none, "-", "-");
+    let mut procs = vec![start_ours(dir, m).await?];
+    if let Some(mitmdump) = mitmdump {
+        procs.push(start_mitm(dir, m, mitmdump).await?);
+    }
+    let kib = |k: Option<u64>| {
+        k.map(|k| format!("{:.1}", k as f64 / 1024.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    for p in &procs {
+        let idle = vm_hwm_kib(p.child.id());
+        match upload(Via::Proxy(p.port), upstream, proxied_tls, mib).await {
+            Ok(rate) => println!(
+                "{:<22} {:>10.1} {:>16} {:>16}",
+                p.name,
+                rate,
+                kib(idle),
+                kib(vm_hwm_kib(p.child.id()))
+            ),
+            Err(e) => println!("{:<22} failed: {e:#}", p.name),
+        }
+    }
     Ok(())
 }
 

@@ -128,12 +128,19 @@ impl Network for TestNet {
 
 /// The echoing upstream.
 pub struct Upstream {
+    pub received: Received,
     pub http_port: u16,
     pub https_port: u16,
     pub ca: TestCa,
 }
 
-async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// Requests the upstream read completely: (path, body as received).
+pub type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+async fn echo(
+    req: Request<Incoming>,
+    received: Received,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut req = req;
     if req.headers().get("upgrade").is_some() {
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -162,12 +169,12 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
     for (k, v) in req.headers() {
         headers.insert(k.to_string(), v.to_str().unwrap_or("?").into());
     }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        // A body cut mid-way never completed a request.
+        Err(_) => return Ok(Response::new(Full::new(Bytes::new()))),
+    };
+    received.lock().unwrap().push((uri.clone(), body.to_vec()));
     let json = serde_json::json!({
         "method": method,
         "path": uri,
@@ -180,9 +187,13 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
     Ok(r)
 }
 
-async fn serve_upstream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: S) {
+async fn serve_upstream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    io: S,
+    received: Received,
+) {
+    let service = service_fn(move |req| echo(req, received.clone()));
     let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service_fn(echo))
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
         .await;
 }
@@ -206,22 +217,27 @@ impl Upstream {
             http.local_addr().unwrap().port(),
             https.local_addr().unwrap().port(),
         );
+        let received = Received::default();
+        let r = received.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = http.accept().await {
-                tokio::spawn(serve_upstream(s));
+                tokio::spawn(serve_upstream(s, r.clone()));
             }
         });
+        let r = received.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = https.accept().await {
                 let acceptor = acceptor.clone();
+                let r = r.clone();
                 tokio::spawn(async move {
                     if let Ok(tls) = acceptor.accept(s).await {
-                        serve_upstream(tls).await;
+                        serve_upstream(tls, r).await;
                     }
                 });
             }
         });
         Upstream {
+            received,
             http_port,
             https_port,
             ca,
@@ -253,6 +269,13 @@ pub fn env(name: &str) -> Option<String> {
 
 /// The base configuration; `customize` adjusts it before the proxy starts.
 pub async fn start(customize: impl FnOnce(&mut EgressConfig)) -> Harness {
+    try_start(customize).await.expect("proxy starts")
+}
+
+/// [`start`], returning the proxy's refusal to start.
+pub async fn try_start(
+    customize: impl FnOnce(&mut EgressConfig),
+) -> Result<Harness, bottle_egress_proxy::StartError> {
     let upstream = Upstream::start().await;
     let proxy_ca = TestCa::new("bottle test interception CA");
     let dir = tempfile::tempdir().unwrap();
@@ -298,7 +321,7 @@ pub async fn start(customize: impl FnOnce(&mut EgressConfig)) -> Harness {
             allow_cidrs: vec!["127.0.0.0/8".into()],
         },
         dlp: DlpConfig {
-            secret_env: vec!["DB_PASSWORD".into(), "SHORT".into()],
+            secret_env: vec!["DB_PASSWORD".into()],
             ..DlpConfig::default()
         },
     };
@@ -322,11 +345,11 @@ pub async fn start(customize: impl FnOnce(&mut EgressConfig)) -> Harness {
         audit: audit.clone(),
         env: Arc::new(env),
     };
-    let proxy = Proxy::bind(&config, options).await.expect("proxy starts");
+    let proxy = Proxy::bind(&config, options).await?;
     let addr = proxy.local_addr();
     let handle = proxy.handle();
     tokio::spawn(proxy.run());
-    Harness {
+    Ok(Harness {
         addr,
         audit,
         net,
@@ -335,7 +358,7 @@ pub async fn start(customize: impl FnOnce(&mut EgressConfig)) -> Harness {
         proxy_ca,
         dir,
         config,
-    }
+    })
 }
 
 /// A parsed HTTP response.
@@ -488,6 +511,18 @@ impl Harness {
             "dialled {:?}",
             self.net.foreign_dials
         );
+    }
+
+    /// Bodies of the requests to `path` that reached the upstream whole.
+    pub fn arrived(&self, path: &str) -> Vec<Vec<u8>> {
+        self.upstream
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.ends_with(path))
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     pub fn http_url(&self, host: &str, path: &str) -> (String, String) {

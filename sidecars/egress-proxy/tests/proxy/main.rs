@@ -3,5 +3,6 @@
 
 mod allowed;
 mod bypass;
+mod dlp;
 mod harness;
 mod reload;

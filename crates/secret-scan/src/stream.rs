@@ -1,0 +1,176 @@
+//! Scanning a stream chunk by chunk, in every decoded view, without holding the whole stream.
+//!
+//! The stream first goes through its content decoders (decompression), giving the payload. The
+//! payload is searched as it is and in these decoded views: percent-decoded, JSON-unescaped,
+//! line-unwrapped (MIME base64), and JSON-unescaped then unwrapped. Each view keeps the last
+//! `window - 1` bytes it produced and scans them again with the next chunk, so a match up to
+//! `window` bytes long is found wherever the chunk boundaries fall. `window` is at least the
+//! longest encoded form of any exact secret.
+
+use std::sync::Arc;
+
+use crate::decode::{
+    DecodeError, JsonEscapeDecoder, PercentDecoder, StreamDecoder, UnwrapDecoder, run_chain,
+};
+use crate::{Finding, Scanner};
+
+/// The least overlap kept for pattern rules, whose matches have no fixed length.
+pub const PATTERN_WINDOW: usize = 512;
+
+/// One decoded view of the payload and the tail of it seen last.
+struct View {
+    chain: Vec<Box<dyn StreamDecoder>>,
+    tail: Vec<u8>,
+}
+
+/// Scans a stream in chunks. Findings' offsets are relative to the scanned window, not the
+/// stream; what matters is which rule found something.
+pub struct StreamScanner {
+    scanner: Arc<Scanner>,
+    content: Vec<Box<dyn StreamDecoder>>,
+    views: Vec<View>,
+    window: usize,
+}
+
+impl std::fmt::Debug for StreamScanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamScanner")
+            .field("window", &self.window)
+            .field("views", &self.views.len())
+            .finish()
+    }
+}
+
+/// The findings of one view over one window (offsets relative to that window).
+pub type ViewFindings = Vec<Finding>;
+
+impl StreamScanner {
+    /// A stream scanner over `scanner`, first decoding the stream with `content` (e.g.
+    /// [`crate::decode::content_decoders`]).
+    pub fn new(scanner: Arc<Scanner>, content: Vec<Box<dyn StreamDecoder>>) -> StreamScanner {
+        let window = scanner.longest_exact_form().max(PATTERN_WINDOW);
+        let view = |chain: Vec<Box<dyn StreamDecoder>>| View {
+            chain,
+            tail: Vec::new(),
+        };
+        let views = vec![
+            view(vec![]),
+            view(vec![Box::new(PercentDecoder::default())]),
+            view(vec![Box::new(JsonEscapeDecoder::default())]),
+            view(vec![Box::new(UnwrapDecoder)]),
+            view(vec![
+                Box::new(JsonEscapeDecoder::default()),
+                Box::new(UnwrapDecoder),
+            ]),
+        ];
+        StreamScanner {
+            scanner,
+            content,
+            views,
+            window,
+        }
+    }
+
+    /// The overlap kept between chunks, in decoded bytes.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Scans the next chunk; returns the findings of each view that found something.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<ViewFindings>, DecodeError> {
+        self.step(chunk, false)
+    }
+
+    /// The stream ended: flushes the decoders and scans what they held back.
+    pub fn finish(&mut self) -> Result<Vec<ViewFindings>, DecodeError> {
+        self.step(&[], true)
+    }
+
+    fn step(&mut self, chunk: &[u8], at_end: bool) -> Result<Vec<ViewFindings>, DecodeError> {
+        let payload = run_chain(&mut self.content, chunk, at_end)?;
+        let mut found = Vec::new();
+        for view in &mut self.views {
+            let decoded = run_chain(&mut view.chain, &payload, at_end)?;
+            if decoded.is_empty() {
+                continue;
+            }
+            let findings = scan_window(&self.scanner, view, &decoded, self.window);
+            if !findings.is_empty() {
+                found.push(findings);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Scans the view's tail followed by `decoded`; keeps the new tail. Findings wholly inside the
+/// old tail were reported with the previous chunk and are left out.
+fn scan_window(scanner: &Scanner, view: &mut View, decoded: &[u8], window: usize) -> Vec<Finding> {
+    let old_tail = view.tail.len();
+    let mut buf = std::mem::take(&mut view.tail);
+    buf.extend_from_slice(decoded);
+    let findings = scanner
+        .scan(&buf)
+        .into_iter()
+        .filter(|f| f.offset + f.len > old_tail)
+        .collect();
+    let keep = buf.len().min(window.saturating_sub(1));
+    buf.drain(..buf.len() - keep);
+    view.tail = buf;
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExactSecret;
+
+    const SECRET: &str = "s3cr3t-Value/42+x";
+
+    fn scanner() -> Arc<Scanner> {
+        Arc::new(Scanner::new(vec![], vec![ExactSecret::new("S", SECRET)]).unwrap())
+    }
+
+    fn found(s: &mut StreamScanner, chunks: &[&[u8]]) -> bool {
+        let mut any = false;
+        for c in chunks {
+            any |= !s.feed(c).unwrap().is_empty();
+        }
+        any | !s.finish().unwrap().is_empty()
+    }
+
+    #[test]
+    fn every_view_finds_its_form() {
+        let every_byte: String = SECRET.bytes().map(|b| format!("%{b:02x}")).collect();
+        let json: String = SECRET
+            .chars()
+            .map(|c| format!("\\u{:04X}", c as u32))
+            .collect();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{SECRET}{SECRET}"));
+        let mime: String = b64
+            .as_bytes()
+            .chunks(7)
+            .map(|l| format!("{}\r\n", String::from_utf8_lossy(l)))
+            .collect();
+        let json_mime = mime.replace("\r\n", "\\r\\n");
+        for form in [every_byte, json, mime, json_mime] {
+            let mut s = StreamScanner::new(scanner(), vec![]);
+            assert!(found(&mut s, &[form.as_bytes()]), "{form}");
+        }
+        let mut s = StreamScanner::new(scanner(), vec![]);
+        assert!(!found(&mut s, &[b"nothing %41 \\u0041 here"]));
+    }
+
+    #[test]
+    fn a_secret_split_across_chunks_is_found_once() {
+        let text = format!("aaaa{SECRET}bbbb");
+        let (a, b) = text.as_bytes().split_at(9);
+        let mut s = StreamScanner::new(scanner(), vec![]);
+        assert!(s.feed(a).unwrap().is_empty());
+        let second = s.feed(b).unwrap();
+        assert!(!second.is_empty());
+        // Seen again with the next chunk (it is in the tail) but not reported twice.
+        assert!(s.feed(b"cccc").unwrap().is_empty());
+    }
+}
