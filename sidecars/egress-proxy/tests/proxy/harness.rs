@@ -279,6 +279,7 @@ pub async fn start(customize: impl FnOnce(&mut EgressConfig)) -> Harness {
             Route {
                 host: "git.test".into(),
                 path_allowlist: vec!["/repos/o/r".into()],
+                methods: vec![],
                 auth: Some(RouteAuth {
                     scheme: AuthScheme::Bearer,
                     token_env: "GIT_TOKEN".into(),
@@ -287,6 +288,7 @@ pub async fn start(customize: impl FnOnce(&mut EgressConfig)) -> Harness {
             Route {
                 host: "tok.test".into(),
                 path_allowlist: vec![],
+                methods: vec![],
                 auth: Some(RouteAuth {
                     scheme: AuthScheme::Token,
                     token_env: "TOK_TOKEN".into(),
