@@ -28,6 +28,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 pub const GIT_TOKEN: &str = "gittoken-1234567890abcdef";
 pub const TOK_TOKEN: &str = "toktoken-abcdefgh12345678";
 pub const DB_PASSWORD: &str = "hunter2-db-password";
+pub use bottle_egress_config::PLACEHOLDER_TOKEN;
 
 /// Names the upstream's certificate covers (all resolve to 127.0.0.1 in the test network).
 pub const UPSTREAM_NAMES: &[&str] = &[
@@ -131,9 +132,87 @@ pub struct Upstream {
     pub http_port: u16,
     pub https_port: u16,
     pub ca: TestCa,
+    /// Every request that arrived, in order: what refusal tests prove absent.
+    pub arrived: Arrivals,
 }
 
-async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Arrived {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Arrived {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub type Arrivals = Arc<Mutex<Vec<Arrived>>>;
+
+type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A body fed by a channel, so a test upstream can send chunks with pauses between them.
+struct Fed(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Fed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+/// `/split-echo`: the request's `Authorization` value in a body of two chunks sent 50 ms apart,
+/// split in the middle of the value.
+fn split_echo(req: &Request<Incoming>) -> Response<EchoBody> {
+    let value = req
+        .headers()
+        .get("authorization")
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let text = [b"auth=".as_slice(), &value, b";"].concat();
+    let (first, second) = text.split_at(text.len() / 2 + 3);
+    let (first, second) = (
+        Bytes::copy_from_slice(first),
+        Bytes::copy_from_slice(second),
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        let _ = tx.send(first).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = tx.send(second).await;
+    });
+    let mut r = Response::new(Fed(rx).boxed());
+    r.headers_mut()
+        .insert("content-length", text.len().to_string().parse().unwrap());
+    r
+}
+
+async fn echo(arrived: Arrivals, req: Request<Incoming>) -> Result<Response<EchoBody>, Infallible> {
+    arrived.lock().unwrap().push(Arrived {
+        method: req.method().to_string(),
+        path: req.uri().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect(),
+    });
+    if req.uri().path() == "/split-echo" {
+        return Ok(split_echo(&req));
+    }
     let mut req = req;
     if req.headers().get("upgrade").is_some() {
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -148,7 +227,7 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
                 }
             }
         });
-        let mut r = Response::new(Full::new(Bytes::new()));
+        let mut r = Response::new(Full::new(Bytes::new()).boxed());
         *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
         r.headers_mut()
             .insert("upgrade", "websocket".parse().unwrap());
@@ -174,15 +253,19 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
         "headers": headers,
         "body": String::from_utf8_lossy(&body),
     });
-    let mut r = Response::new(Full::new(Bytes::from(json.to_string())));
+    let mut r = Response::new(Full::new(Bytes::from(json.to_string())).boxed());
     r.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     Ok(r)
 }
 
-async fn serve_upstream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(io: S) {
+async fn serve_upstream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    io: S,
+    arrived: Arrivals,
+) {
+    let service = service_fn(move |req| echo(arrived.clone(), req));
     let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service_fn(echo))
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
         .await;
 }
@@ -206,17 +289,21 @@ impl Upstream {
             http.local_addr().unwrap().port(),
             https.local_addr().unwrap().port(),
         );
+        let arrived = Arrivals::default();
+        let log = arrived.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = http.accept().await {
-                tokio::spawn(serve_upstream(s));
+                tokio::spawn(serve_upstream(s, log.clone()));
             }
         });
+        let log = arrived.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = https.accept().await {
                 let acceptor = acceptor.clone();
+                let log = log.clone();
                 tokio::spawn(async move {
                     if let Ok(tls) = acceptor.accept(s).await {
-                        serve_upstream(tls).await;
+                        serve_upstream(tls, log).await;
                     }
                 });
             }
@@ -225,6 +312,7 @@ impl Upstream {
             http_port,
             https_port,
             ca,
+            arrived,
         }
     }
 }
@@ -490,6 +578,12 @@ impl Harness {
             "dialled {:?}",
             self.net.foreign_dials
         );
+    }
+
+    /// The requests that reached the upstream with `path` (the path and query as sent).
+    pub fn arrived_at(&self, path: &str) -> Vec<Arrived> {
+        let all = self.upstream.arrived.lock().unwrap();
+        all.iter().filter(|a| a.path == path).cloned().collect()
     }
 
     pub fn http_url(&self, host: &str, path: &str) -> (String, String) {

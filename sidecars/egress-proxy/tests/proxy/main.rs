@@ -5,3 +5,4 @@ mod allowed;
 mod bypass;
 mod harness;
 mod reload;
+mod routes;
