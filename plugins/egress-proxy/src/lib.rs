@@ -13,6 +13,7 @@
 //!     - host: api.github.com
 //!       auth: {scheme: token, token_ref: GH_TOKEN}   # scheme: `Bearer` or `token`
 //!       path_allowlist: [/repos/org/app/]            # absent: every path
+//!       methods: [GET, HEAD, OPTIONS, POST]          # absent: GET, HEAD, OPTIONS (read only)
 //! ```
 //!
 //! # When it is active
