@@ -19,7 +19,7 @@ fn with_no_manifests_the_embedded_default_is_planned() {
     );
     assert!(
         text.contains(
-            "7 hosts allowed (api.anthropic.com, statsig.anthropic.com, sentry.io, +4 more)"
+            "6 hosts allowed (api.anthropic.com, statsig.anthropic.com, claude.ai, +3 more)"
         ),
         "{text}"
     );
