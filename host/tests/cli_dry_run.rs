@@ -186,6 +186,42 @@ fn pipelock_config_allows_the_union_and_passes_credentialed_hosts_through() {
 }
 
 #[test]
+fn route_methods_reach_the_proxy_config() {
+    let home = Home::new();
+    home.full();
+    let plan = json_plan(&home, Some("dev"));
+    let proxy = plan["sidecars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "egress-proxy")
+        .unwrap();
+    let config = proxy["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/etc/bottle/egress-proxy.yaml")
+        .unwrap();
+    let yaml: serde_json::Value =
+        serde_yaml_ng::from_str(config["contents"].as_str().unwrap()).unwrap();
+    let route = |host: &str| {
+        yaml["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == host)
+            .unwrap()
+            .clone()
+    };
+    // Named methods go through; a route without them stays read only (no `methods` written).
+    assert_eq!(
+        route("api.anthropic.com")["methods"],
+        serde_json::json!(["GET", "POST"])
+    );
+    assert!(route("api.github.com").get("methods").is_none());
+}
+
+#[test]
 fn a_manifest_error_stops_everything_with_file_line_and_fix() {
     let home = Home::new();
     home.write("agents/dev.md", "---\nbottle: work\n---\n");
