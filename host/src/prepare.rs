@@ -209,6 +209,7 @@ fn egress_proxy_view(bottle: &Bottle) -> Value {
                 "host": r.host,
                 "auth": r.auth.as_ref().map(|a| json!({"scheme": a.scheme, "token_ref": a.token_ref})),
                 "path_allowlist": r.path_allowlist,
+                "methods": r.methods,
             })
         })
         .collect();

@@ -19,7 +19,7 @@ fn with_no_manifests_the_embedded_default_is_planned() {
     );
     assert!(
         text.contains(
-            "7 hosts allowed (api.anthropic.com, statsig.anthropic.com, sentry.io, +4 more)"
+            "6 hosts allowed (api.anthropic.com, statsig.anthropic.com, claude.ai, +3 more)"
         ),
         "{text}"
     );
@@ -183,6 +183,42 @@ fn pipelock_config_allows_the_union_and_passes_credentialed_hosts_through() {
         yaml["ssrf"]["ip_allowlist"],
         serde_json::json!([bottle::plan::DRY_RUN_CIDR])
     );
+}
+
+#[test]
+fn route_methods_reach_the_proxy_config() {
+    let home = Home::new();
+    home.full();
+    let plan = json_plan(&home, Some("dev"));
+    let proxy = plan["sidecars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "egress-proxy")
+        .unwrap();
+    let config = proxy["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/etc/bottle/egress-proxy.yaml")
+        .unwrap();
+    let yaml: serde_json::Value =
+        serde_yaml_ng::from_str(config["contents"].as_str().unwrap()).unwrap();
+    let route = |host: &str| {
+        yaml["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["host"] == host)
+            .unwrap()
+            .clone()
+    };
+    // Named methods go through; a route without them stays read only (no `methods` written).
+    assert_eq!(
+        route("api.anthropic.com")["methods"],
+        serde_json::json!(["GET", "POST"])
+    );
+    assert!(route("api.github.com").get("methods").is_none());
 }
 
 #[test]

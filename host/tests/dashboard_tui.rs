@@ -149,6 +149,7 @@ fn github_route() -> Route {
     Route {
         host: "api.github.com".into(),
         path_allowlist: vec!["/repos/".into()],
+        methods: vec![],
         auth: Some(RouteAuth {
             scheme: AuthScheme::Bearer,
             token_env: "ROUTE_TOKEN_0".into(),
@@ -297,6 +298,7 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
     routes.push(Route {
         host: "uploads.github.com".into(),
         path_allowlist: vec!["/repos/".into()],
+        methods: vec![],
         auth: None,
     });
     let routes = proposal(
@@ -401,6 +403,7 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
     moved.push(Route {
         host: "uploads.github.com".into(),
         path_allowlist: vec!["/repos/".into()],
+        methods: vec![],
         auth: github_route().auth,
     });
     let moved = proposal(

@@ -9,7 +9,8 @@ mod validate;
 use serde::{Deserialize, Serialize};
 
 pub use validate::{
-    Cidr, Problem, ValidationError, is_env_name, is_host, is_host_pattern, upstream_proxy_authority,
+    Cidr, Problem, ValidationError, is_env_name, is_host, is_host_pattern, method_problem,
+    upstream_proxy_authority,
 };
 
 /// The version of the format this crate reads and writes.
@@ -81,6 +82,33 @@ pub struct Route {
     /// The credential to inject, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<RouteAuth>,
+    /// HTTP methods allowed (upper case); empty allows only [`READ_METHODS`]. A route's token is
+    /// write access, so every write method must be named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+}
+
+/// The methods a route allows when it names none: reads only.
+pub const READ_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
+
+/// Methods no route may allow: `TRACE` echoes the request (and an injected token) back, and
+/// `CONNECT` would open a tunnel past the route's rules.
+pub const NEVER_METHODS: &[&str] = &["TRACE", "CONNECT"];
+
+/// The value the agent holds for a token the proxy injects: not a secret, only enough for the agent
+/// to start. Deliberately unlike any real token format, so that the proxy's DLP patterns leave it be.
+/// A request to a route that injects a token may carry it (or no credential) and nothing else.
+pub const PLACEHOLDER_TOKEN: &str = "bottle-placeholder-token-injected-by-egress-proxy";
+
+impl Route {
+    /// The methods this route allows: its own, or [`READ_METHODS`] when it names none.
+    pub fn allowed_methods(&self) -> Vec<&str> {
+        if self.methods.is_empty() {
+            READ_METHODS.to_vec()
+        } else {
+            self.methods.iter().map(String::as_str).collect()
+        }
+    }
 }
 
 /// How a route's credential is injected.
@@ -162,4 +190,24 @@ impl Default for DlpConfig {
 
 fn default_max_body() -> u64 {
     1024 * 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_without_methods_is_read_only() {
+        let route: Route = serde_yaml_ng::from_str("host: api.github.com").unwrap();
+        assert_eq!(route.allowed_methods(), ["GET", "HEAD", "OPTIONS"]);
+        let route: Route = serde_yaml_ng::from_str("host: a.b\nmethods: [GET, POST]").unwrap();
+        assert_eq!(route.allowed_methods(), ["GET", "POST"]);
+        // An absent list is not written out, so older files read the same.
+        let text = serde_yaml_ng::to_string(&Route {
+            methods: vec![],
+            ..route
+        })
+        .unwrap();
+        assert!(!text.contains("methods"), "{text}");
+    }
 }

@@ -142,6 +142,22 @@ pub fn upstream_proxy_authority(value: &str) -> Option<(&str, u16)> {
     (is_host(host) && !rest.contains('/') && !rest.contains('@')).then_some((host, port))
 }
 
+/// What is wrong with `method` as a route method, if anything.
+pub fn method_problem(method: &str) -> Option<String> {
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
+        return Some(format!(
+            "`{method}` is not an HTTP method (letters only, such as POST)"
+        ));
+    }
+    let upper = method.to_ascii_uppercase();
+    if crate::NEVER_METHODS.contains(&upper.as_str()) {
+        return Some(format!(
+            "`{method}` is never allowed on a route (TRACE echoes the injected token, CONNECT skips the route's rules)"
+        ));
+    }
+    (method != upper).then(|| format!("`{method}` must be upper case: `{upper}`"))
+}
+
 impl EgressConfig {
     /// Checks everything that can be checked without I/O; returns every problem at once.
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -214,6 +230,11 @@ impl EgressConfig {
                     );
                 }
             }
+            for (j, method) in route.methods.iter().enumerate() {
+                if let Some(message) = method_problem(method) {
+                    problem(format!("routes[{i}].methods[{j}]"), message);
+                }
+            }
             if let Some(auth) = &route.auth
                 && !is_env_name(&auth.token_env)
             {
@@ -268,6 +289,7 @@ mod tests {
                     scheme: AuthScheme::Bearer,
                     token_env: "GH_TOKEN".into(),
                 }),
+                methods: vec!["GET".into(), "POST".into()],
             }],
             passthrough: vec![],
             ssrf: SsrfConfig {
@@ -291,6 +313,7 @@ mod tests {
         c.upstream_proxy = Some("http://user@proxy:1/x".into());
         c.routes[0].path_allowlist.push("repos".into());
         c.routes.push(c.routes[0].clone());
+        c.routes[1].methods = vec!["post".into(), "TRACE".into(), "GET /x".into()];
         c.ssrf.allow_cidrs.push("10.0.0.0/33".into());
         c.dlp.secret_env.push("1BAD".into());
         let err = c.validate().unwrap_err();
@@ -305,11 +328,17 @@ mod tests {
                 "routes[0].path_allowlist[1]",
                 "routes[1].host",
                 "routes[1].path_allowlist[1]",
+                "routes[1].methods[0]",
+                "routes[1].methods[1]",
+                "routes[1].methods[2]",
                 "ssrf.allow_cidrs[2]",
                 "dlp.secret_env[0]"
             ]
         );
         assert!(err.to_string().contains("unsupported version 9"));
+        let text = err.to_string();
+        assert!(text.contains("`post` must be upper case: `POST`"), "{text}");
+        assert!(text.contains("`TRACE` is never allowed"), "{text}");
     }
 
     #[test]

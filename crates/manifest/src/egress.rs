@@ -166,6 +166,9 @@ pub struct Route {
     pub auth: Option<Auth>,
     /// Allowed path prefixes (each starting with `/`); `None` allows every path.
     pub path_allowlist: Option<Vec<String>>,
+    /// Allowed HTTP methods, upper case; `None` allows reads only (GET, HEAD, OPTIONS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -177,12 +180,14 @@ pub(crate) struct RouteFields {
     auth: Option<Auth>,
     #[serde(default, deserialize_with = "de_path_allowlist")]
     path_allowlist: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_methods")]
+    methods: Option<Vec<String>>,
 }
 
 impl Section for Route {
     const WHAT: &'static str =
-        "a route (a mapping with `host`, and optionally `auth` and `path_allowlist`)";
-    const KEYS: &'static [&'static str] = &["host", "auth", "path_allowlist"];
+        "a route (a mapping with `host`, and optionally `auth`, `path_allowlist` and `methods`)";
+    const KEYS: &'static [&'static str] = &["host", "auth", "path_allowlist", "methods"];
     type Fields = RouteFields;
 
     fn check(f: RouteFields) -> Result<Self, Invalid> {
@@ -190,6 +195,7 @@ impl Section for Route {
             host: f.host,
             auth: f.auth,
             path_allowlist: f.path_allowlist,
+            methods: f.methods,
         })
     }
 }
@@ -207,6 +213,10 @@ fn de_host<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 fn de_path_allowlist<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     strict::optional_nonempty_list(d, "path prefix", names::path_prefix)
+}
+
+fn de_methods<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    strict::optional_nonempty_list(d, "HTTP method", names::http_method)
 }
 
 /// How a route's credential is injected: `Authorization: <scheme> <token>`.

@@ -132,6 +132,24 @@ pub(crate) fn path_prefix(text: &str) -> Result<String, Invalid> {
     )
 }
 
+/// An HTTP method of a route's `methods`, upper-cased. TRACE and CONNECT are refused: TRACE echoes
+/// the injected token back to the agent, CONNECT would tunnel past the route's rules.
+pub(crate) fn http_method(text: &str) -> Result<String, Invalid> {
+    let method = text.trim().to_ascii_uppercase();
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-') {
+        return Err(Invalid::new(format!("`{text}` is not an HTTP method"))
+            .hint("name methods such as `GET`, `POST`, `PUT`, `PATCH`, `DELETE`"));
+    }
+    if method == "TRACE" || method == "CONNECT" {
+        return Err(
+            Invalid::new(format!("`{method}` is never allowed on a route")).hint(
+                "TRACE echoes the injected token back, CONNECT skips the route's rules; remove it",
+            ),
+        );
+    }
+    Ok(method)
+}
+
 /// A branch or ref glob of the git gate's settings.
 pub(crate) fn ref_glob(text: &str) -> Result<String, Invalid> {
     if !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -1,7 +1,7 @@
 //! What travels through the queue, and the checks every proposal passes before it is queued and
 //! again before it is applied.
 
-use bottle_egress_config::{Route, is_env_name, is_host, is_host_pattern};
+use bottle_egress_config::{Route, is_env_name, is_host, is_host_pattern, method_problem};
 use bottle_git_gate_config::Policy;
 use serde::{Deserialize, Serialize};
 
@@ -333,6 +333,11 @@ fn check_routes(routes: &[Route]) -> Result<(), ProposalError> {
                 ));
             }
         }
+        for (j, method) in route.methods.iter().enumerate() {
+            if let Some(message) = method_problem(method) {
+                return Err(problem(format!("{field}.methods[{j}]"), message));
+            }
+        }
         if let Some(auth) = &route.auth
             && !is_env_name(&auth.token_env)
         {
@@ -457,9 +462,18 @@ mod tests {
         let route = |host: &str| Route {
             host: host.into(),
             path_allowlist: vec![],
+            methods: vec![],
             auth: None,
         };
         assert!(check_routes(&[route("api.x.com")]).is_ok());
+        let mut writes = route("api.x.com");
+        writes.methods = vec!["GET".into(), "PUT".into()];
+        assert!(check_routes(std::slice::from_ref(&writes)).is_ok());
+        writes.methods.push("TRACE".into());
+        assert_eq!(
+            check_routes(&[writes]).unwrap_err().field,
+            "routes[0].methods[2]"
+        );
         assert_eq!(
             check_routes(&[route("api.x.com"), route("API.x.com")])
                 .unwrap_err()

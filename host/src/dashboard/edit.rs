@@ -67,6 +67,7 @@ mod tests {
             routes: vec![Route {
                 host: "api.example".into(),
                 path_allowlist: vec!["/v1/".into()],
+                methods: vec![],
                 auth: Some(RouteAuth {
                     scheme: AuthScheme::Bearer,
                     token_env: "ROUTE_TOKEN_0".into(),

@@ -21,10 +21,11 @@ pub const AGENT_PROXY_ROLE: &str = "agent-proxy";
 pub const EGRESS_FIREWALL_ROLE: &str = "egress-firewall";
 
 /// The hosts the default agent (Claude Code) needs, allowed in every bottle as claude-bottle did.
+/// Not sentry.io: its ingest accepts any DSN, so an agent could post anything to an account of its
+/// own there; Claude Code runs without it (its error reports are dropped).
 pub const AGENT_DEFAULT_HOSTS: &[&str] = &[
     "api.anthropic.com",
     "statsig.anthropic.com",
-    "sentry.io",
     "claude.ai",
     "platform.claude.com",
     "downloads.claude.ai",

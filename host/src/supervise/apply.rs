@@ -480,6 +480,7 @@ mod tests {
         Route {
             host: host.into(),
             path_allowlist: vec!["/api/".into()],
+            methods: vec![],
             auth: token.map(|t| RouteAuth {
                 scheme: AuthScheme::Bearer,
                 token_env: t.into(),
@@ -542,6 +543,20 @@ mod tests {
         let new = with_routes(&egress(), &routes, ApplyOptions::default()).unwrap();
         assert_eq!(new.routes.len(), 2);
         assert!(new.allow.contains(&"docs.example".to_string()));
+    }
+
+    #[test]
+    fn a_method_change_applies_and_a_trace_does_not() {
+        let mut writes = route("api.github.com", Some("ROUTE_TOKEN_0"));
+        writes.methods = vec!["GET".into(), "POST".into()];
+        let new = with_routes(&egress(), &[writes.clone()], ApplyOptions::default()).unwrap();
+        assert_eq!(new.routes[0].methods, ["GET", "POST"]);
+        // What the proxy reloads carries the methods.
+        let text = serde_yaml_ng::to_string(&new).unwrap();
+        assert!(text.contains("methods:\n  - GET\n  - POST"), "{text}");
+        writes.methods.push("TRACE".into());
+        let err = with_routes(&egress(), &[writes], ApplyOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("routes[0].methods[2]"), "{err}");
     }
 
     #[test]

@@ -107,6 +107,28 @@ mod tests {
     }
 
     #[test]
+    fn a_method_change_shows_in_the_routes_diff() {
+        let route = bottle_egress_config::Route {
+            host: "api.github.com".into(),
+            path_allowlist: vec![],
+            methods: vec![],
+            auth: None,
+        };
+        let current = CurrentConfig {
+            routes: vec![route.clone()],
+            ..Default::default()
+        };
+        let mut writes = route;
+        writes.methods = vec!["GET".into(), "POST".into()];
+        let change = Change::Routes {
+            routes: vec![writes],
+        };
+        let diff = diff(&current, &change, Path::new("/nonexistent"));
+        assert!(diff.contains("+  methods:"), "{diff}");
+        assert!(diff.contains("+  - POST"), "{diff}");
+    }
+
+    #[test]
     fn edited_change_keeps_its_kind() {
         let original = Change::allow_host_from_url("https://b.example/x").unwrap();
         let text = editable(&original).replace("b.example", "c.example");

@@ -62,7 +62,7 @@ impl Home {
                 "---\nenv:\n  GH_TOKEN: \"?\"\n  CLAUDE_CODE_OAUTH_TOKEN: \"${{CLAUDE_CODE_OAUTH_TOKEN}}\"\n  LEVEL: debug\n\
                  egress:\n  firewall: pipelock\n  allowlist: [crates.io]\n\
                  egress_proxy:\n  routes:\n    - host: api.github.com\n      auth: {{scheme: token, token_ref: GH_TOKEN}}\n      path_allowlist: [/repos/acme/]\n\
-                 \x20   - host: api.anthropic.com\n      auth: {{scheme: Bearer, token_ref: CLAUDE_CODE_OAUTH_TOKEN}}\n\
+                 \x20   - host: api.anthropic.com\n      auth: {{scheme: Bearer, token_ref: CLAUDE_CODE_OAUTH_TOKEN}}\n      methods: [GET, POST]\n\
                  git:\n  - Name: app\n    Upstream: ssh://git@git.example.com:2222/org/app.git\n    IdentityFile: {}\n\
                  \x20   KnownHostKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n\
                  supervise: true\n---\nNotes.\n",

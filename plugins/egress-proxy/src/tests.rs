@@ -12,7 +12,7 @@ const ROUTES: &str = r#"{
         {"host": "api.github.com", "auth": {"scheme": "token", "token_ref": "GH_TOKEN"},
          "path_allowlist": ["/repos/org/app/", "/user"]},
         {"host": "api.anthropic.com", "auth": {"scheme": "Bearer", "token_ref": "CLAUDE_CODE_OAUTH_TOKEN"},
-         "path_allowlist": null},
+         "path_allowlist": null, "methods": ["GET", "POST"]},
         {"host": "Downloads.Example.com.", "auth": null}
     ]}
 }"#;
@@ -224,7 +224,8 @@ fn duplicate_route_hosts_are_refused() {
 #[test]
 fn route_hosts_and_paths_are_checked() {
     let config = r#"{"egress_proxy": {"routes": [
-        {"host": "*.github.com"}, {"host": "https://x.com/"}, {"host": "x.org", "path_allowlist": ["repos/"]}
+        {"host": "*.github.com"}, {"host": "https://x.com/"}, {"host": "x.org", "path_allowlist": ["repos/"]},
+        {"host": "y.org", "methods": ["GET", "post", "TRACE"]}
     ]}}"#;
     let errors = plan(config, &[]).unwrap_err();
     let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
@@ -234,9 +235,17 @@ fn route_hosts_and_paths_are_checked() {
             "egress_proxy.routes[0].host",
             "egress_proxy.routes[1].host",
             "egress_proxy.routes[2].path_allowlist[0]",
+            "egress_proxy.routes[3].methods[1]",
+            "egress_proxy.routes[3].methods[2]",
         ]
     );
     assert!(errors[0].message.contains("glob"));
+    assert!(
+        errors[3]
+            .message
+            .contains("`post` must be upper case: `POST`")
+    );
+    assert!(errors[4].message.contains("never allowed"));
 }
 
 #[test]
@@ -365,6 +374,10 @@ fn routes_map_to_the_proxy_format() {
         AuthScheme::Bearer
     );
     assert!(config.routes[1].path_allowlist.is_empty());
+    // No `methods`: read only; named ones pass through as written.
+    assert!(github.methods.is_empty());
+    assert_eq!(github.allowed_methods(), ["GET", "HEAD", "OPTIONS"]);
+    assert_eq!(config.routes[1].methods, ["GET", "POST"]);
     assert_eq!(config.routes[2].host, "downloads.example.com");
     assert!(config.routes[2].auth.is_none());
 }

@@ -14,11 +14,11 @@ use serde::Serialize;
 use crate::hosts::{normalize_host, validate_cidr};
 use crate::{CA_CERT_PATH, CA_KEY_PATH, PORT};
 
-/// Hosts Claude Code needs, allowed even if the facts lack them.
-pub const CLAUDE_HOSTS: [&str; 7] = [
+/// Hosts Claude Code needs, allowed even if the facts lack them. Not sentry.io: its ingest accepts
+/// any DSN (a channel out to the agent's own account); Claude Code runs without it.
+pub const CLAUDE_HOSTS: [&str; 6] = [
     "api.anthropic.com",
     "statsig.anthropic.com",
-    "sentry.io",
     "claude.ai",
     "platform.claude.com",
     "downloads.claude.ai",

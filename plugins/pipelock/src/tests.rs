@@ -175,6 +175,8 @@ fn claude_hosts_are_allowed_even_without_facts() {
             .iter()
             .all(|h| allow.contains(&(*h).to_owned()))
     );
+    // sentry.io ingest takes any DSN: a channel out, so it is not a default.
+    assert!(!allow.contains(&"sentry.io".to_owned()), "{allow:?}");
 }
 
 #[test]

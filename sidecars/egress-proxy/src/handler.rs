@@ -210,6 +210,16 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
             return deny(&conn, &facts, StatusCode::FORBIDDEN, &reason, message);
         }
     }
+    // Route rules (methods, TLS, the agent's own credentials) and TRACE: see `route_guard`.
+    if let Some(refusal) = crate::route_guard::check(route, req.method(), tls, req.headers()) {
+        return deny(
+            &conn,
+            &facts,
+            StatusCode::FORBIDDEN,
+            &refusal.reason,
+            refusal.message,
+        );
+    }
     if is_git_push(req.uri().path_and_query().map_or("", |p| p.as_str())) {
         return deny(&conn, &facts, StatusCode::FORBIDDEN, "git push", "bottle egress proxy: refused: git push goes through bottle's git gate, not the network\n".into());
     }
@@ -235,8 +245,8 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     }
-    if route.is_some() {
-        headers.remove(AUTHORIZATION);
+    if let Some(route) = route {
+        crate::route_guard::strip_credentials(route, &mut headers);
     }
 
     // DLP over the method, the URL (as sent and decoded) and the headers, before anything goes
@@ -270,6 +280,10 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     // Credentials go in after the scan.
     if let Some(auth) = route.and_then(|r| r.authorization.clone()) {
         headers.insert(AUTHORIZATION, auth);
+    }
+    let route_token = route.and_then(|r| r.token.clone());
+    if route_token.is_some() {
+        crate::token_guard::ask_identity(&mut headers);
     }
     if !headers.contains_key(HOST) {
         let host = if target.port == default_port {
@@ -378,7 +392,10 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let body = Counted::new(body, record, conn.shared.audit.clone());
-    Response::from_parts(parts, RespBody::new(body))
+    match route_token {
+        Some(token) => crate::token_guard::guard(&target.host, parts, body, token),
+        None => Response::from_parts(parts, RespBody::new(body)),
+    }
 }
 
 /// A DLP refusal: 403, audited with the rule (never the value).

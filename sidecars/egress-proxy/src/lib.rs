@@ -8,7 +8,8 @@
 //! - intercepts TLS with leaf certificates from the bottle's CA ([`tls`]) so it can see requests,
 //!   except for `passthrough` hosts, whose ClientHello SNI must still match ([`sni`]);
 //! - applies credential routes: strips the client's `Authorization`, enforces path allowlists on
-//!   the normalised path ([`path`]) and injects the route's token;
+//!   the normalised path ([`path`]), methods, TLS and the agent's own credentials
+//!   ([`route_guard`]), injects the route's token and cuts it out of the answer ([`token_guard`]);
 //! - refuses git pushes, and dialling private, loopback, link-local and other special addresses
 //!   ([`ssrf`]), resolving once and dialling what it checked ([`upstream`]);
 //! - scans methods, URLs, headers and bodies for secrets ([`dlp`], over `bottle-secret-scan`),
@@ -31,10 +32,12 @@ pub mod path;
 pub mod policy;
 mod proxy;
 pub mod rewind;
+pub mod route_guard;
 pub mod scan;
 pub mod sni;
 pub mod ssrf;
 pub mod tls;
+pub mod token_guard;
 pub mod upstream;
 pub mod ws;
 

@@ -14,6 +14,7 @@ use crate::host::{HostSet, canonical_host};
 use crate::path::NormalPath;
 use crate::ssrf::SsrfGuard;
 use crate::tls::{TlsError, TlsState};
+use crate::token_guard::RouteToken;
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +76,12 @@ pub struct RoutePolicy {
     pub host: String,
     /// Allowed path prefixes; empty allows every path.
     pub path_allowlist: Vec<NormalPath>,
+    /// Methods allowed (the route's own, or reads only when it names none).
+    pub methods: Vec<String>,
     /// The `Authorization` value to inject (marked sensitive).
     pub authorization: Option<HeaderValue>,
+    /// The injected token, to cut out of what the host answers.
+    pub token: Option<RouteToken>,
 }
 
 /// Looks up environment variables (the process environment, or a map in tests).
@@ -129,6 +134,7 @@ impl Policy {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut route_token = None;
             let authorization = match &route.auth {
                 None => None,
                 Some(auth) => {
@@ -149,6 +155,7 @@ impl Policy {
                                 ),
                             })?;
                     value.set_sensitive(true);
+                    route_token = Some(RouteToken::new(&token));
                     secrets.push((
                         ExactSecret::new(auth.token_env.clone(), token),
                         Some(host.clone()),
@@ -161,7 +168,13 @@ impl Policy {
                 RoutePolicy {
                     host,
                     path_allowlist,
+                    methods: route
+                        .allowed_methods()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
                     authorization,
+                    token: route_token,
                 },
             );
         }

@@ -320,8 +320,9 @@ fn description(tool: Tool) -> String {
         Tool::EgressProxyBlock => format!(
             "Ask the human operator to replace this bottle's credential routes: the egress proxy \
              injects an API token into requests to a route's host and limits them to its path \
-             prefixes. Use it when a request through a route was refused (a path outside the \
-             route's path_allowlist) or a host needs a token injected. Send the WHOLE new set \
+             prefixes and methods. Use it when a request through a route was refused (a path outside \
+             the route's path_allowlist, a method not in its methods) or a host needs a token \
+             injected. Send the WHOLE new set \
              (at most {} routes): call {LIST_EGRESS_ROUTES} first, copy `routes` and edit it; a \
              route you leave out is removed. Tokens are named by the environment variable that \
              holds them in the proxy (token_env), never by value: you never see or send a \
@@ -383,6 +384,15 @@ fn route_schema() -> Value {
                 "description": "Path prefixes requests to this host may use, each starting with \
                                 `/` and without `..`, such as /repos/acme/. Empty or absent: \
                                 every path."
+            },
+            "methods": {
+                "type": "array",
+                "items": { "type": "string", "pattern": "^[A-Z-]+$", "not": { "enum": ["TRACE", "CONNECT"] } },
+                "description": "HTTP methods requests to this host may use, upper case, such as \
+                                [GET, HEAD, OPTIONS, POST]. Empty or absent: GET, HEAD and \
+                                OPTIONS only (reads). A route's token is write access, so ask for \
+                                a write method (POST, PUT, PATCH, DELETE) only when the work \
+                                needs it, and say why. TRACE and CONNECT are never allowed."
             },
             "auth": {
                 "type": "object",
@@ -606,6 +616,7 @@ mod tests {
         let route = Route {
             host: "h".into(),
             path_allowlist: vec!["/".into()],
+            methods: vec!["POST".into()],
             auth: Some(RouteAuth {
                 scheme: AuthScheme::Bearer,
                 token_env: "T".into(),
@@ -647,6 +658,34 @@ mod tests {
                 host: "docs.rs".into()
             }
         );
+    }
+
+    #[test]
+    fn a_route_proposal_carries_its_methods() {
+        let routes = json!([{"host": "api.github.com", "methods": ["GET", "POST"]}]);
+        let c = call(
+            "egress-proxy-block",
+            json!({"justification": "open a pull request", "routes": routes}),
+        )
+        .unwrap();
+        let Call::Propose {
+            change: Change::Routes { routes },
+            ..
+        } = c
+        else {
+            panic!("{c:?}")
+        };
+        assert_eq!(routes[0].methods, ["GET", "POST"]);
+        for (method, message) in [("post", "must be upper case"), ("TRACE", "never allowed")] {
+            let routes = json!([{"host": "api.github.com", "methods": [method]}]);
+            let e = call(
+                "egress-proxy-block",
+                json!({"justification": "x", "routes": routes}),
+            )
+            .unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("routes[0].methods[0]"), "{e}");
+            assert!(e.message.contains(message), "{e}");
+        }
     }
 
     #[test]

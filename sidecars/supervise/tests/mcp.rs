@@ -61,6 +61,7 @@ fn current() -> CurrentConfig {
         routes: vec![Route {
             host: "api.github.com".into(),
             path_allowlist: vec!["/repos/acme/".into()],
+            methods: vec![],
             auth: Some(RouteAuth {
                 scheme: AuthScheme::Bearer,
                 token_env: "GITHUB_TOKEN".into(),
@@ -398,6 +399,11 @@ async fn bad_input_is_refused_and_queues_nothing() {
             "egress-proxy-block",
             json!({"justification": just, "routes": [{"host": "https://api.x.com/"}]}),
             "routes[0].host: `https://api.x.com/` is not a host name",
+        ),
+        (
+            "egress-proxy-block",
+            json!({"justification": just, "routes": [{"host": "a.io", "methods": ["GET", "TRACE"]}]}),
+            "routes[0].methods[1]: `TRACE` is never allowed on a route",
         ),
         (
             "egress-proxy-block",

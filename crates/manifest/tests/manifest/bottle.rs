@@ -50,6 +50,7 @@ egress_proxy:
       path_allowlist: [/repos/acme/, /user]
     - host: api.anthropic.com
       auth: {{scheme: Bearer, token_ref: CLAUDE_CODE_OAUTH_TOKEN}}
+      methods: [GET, post]
     - host: registry.npmjs.org
 egress:
   firewall: pipelock
@@ -143,6 +144,7 @@ fn a_realistic_bottle_with_every_key_parses() {
                     token_ref: "GH_TOKEN".into()
                 }),
                 path_allowlist: Some(vec!["/repos/acme/".into(), "/user".into()]),
+                methods: None,
             },
             Route {
                 host: "api.anthropic.com".into(),
@@ -151,11 +153,13 @@ fn a_realistic_bottle_with_every_key_parses() {
                     token_ref: "CLAUDE_CODE_OAUTH_TOKEN".into()
                 }),
                 path_allowlist: None,
+                methods: Some(vec!["GET".into(), "POST".into()]),
             },
             Route {
                 host: "registry.npmjs.org".into(),
                 auth: None,
                 path_allowlist: None,
+                methods: None,
             },
         ]
     );

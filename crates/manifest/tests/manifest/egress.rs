@@ -153,6 +153,27 @@ fn route_hosts_are_bare_lowercase_names() {
 }
 
 #[test]
+fn route_methods_are_http_methods_never_trace() {
+    let fx = Fixture::new();
+    let p = problem(fx.bottle(&route("      methods: [GET, \"PO ST\"]\n")));
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["methods[1]", "`PO ST` is not an HTTP method", "`POST`"],
+    );
+    let p = problem(fx.bottle(&route("      methods: [GET, trace]\n")));
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["methods[1]", "`TRACE` is never allowed on a route"],
+    );
+    let p = problem(fx.bottle(&route("      methods: []\n")));
+    assert!(p.message.contains("methods is an empty list"), "{p}");
+}
+
+#[test]
 fn path_allowlists_hold_absolute_prefixes() {
     let fx = Fixture::new();
     let p = problem(fx.bottle(&route(

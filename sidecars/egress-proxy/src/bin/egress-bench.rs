@@ -510,6 +510,7 @@ async fn start_ours(dir: &Path, m: &Material) -> anyhow::Result<ProxyProcess> {
         routes: vec![Route {
             host: HOST.into(),
             path_allowlist: vec![],
+            methods: vec!["GET".into(), "POST".into()],
             auth: Some(RouteAuth {
                 scheme: AuthScheme::Bearer,
                 token_env: "BENCH_TOKEN".into(),

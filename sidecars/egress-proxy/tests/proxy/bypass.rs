@@ -340,7 +340,7 @@ async fn builtin_patterns_block() {
 
 #[tokio::test]
 async fn route_token_sent_to_another_host() {
-    let h = start(|_| {}).await;
+    let h = start(|c| c.routes[0].methods = vec!["GET".into(), "POST".into()]).await;
     let body = format!("{{\"token\":\"{GIT_TOKEN}\"}}");
     let r = h
         .https(

@@ -28,6 +28,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 pub const GIT_TOKEN: &str = "gittoken-1234567890abcdef";
 pub const TOK_TOKEN: &str = "toktoken-abcdefgh12345678";
 pub const DB_PASSWORD: &str = "hunter2-db-password";
+pub use bottle_egress_config::PLACEHOLDER_TOKEN;
 
 /// Names the upstream's certificate covers (all resolve to 127.0.0.1 in the test network).
 pub const UPSTREAM_NAMES: &[&str] = &[
@@ -132,15 +133,94 @@ pub struct Upstream {
     pub http_port: u16,
     pub https_port: u16,
     pub ca: TestCa,
+    /// Every request that arrived, in order: what refusal tests prove absent.
+    pub arrived: Arrivals,
 }
 
 /// Requests the upstream read completely: (path, body as received).
 pub type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Arrived {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Arrived {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub type Arrivals = Arc<Mutex<Vec<Arrived>>>;
+
+type EchoBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A body fed by a channel, so a test upstream can send chunks with pauses between them.
+struct Fed(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Fed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+/// `/split-echo`: the request's `Authorization` value in a body of two chunks sent 50 ms apart,
+/// split in the middle of the value.
+fn split_echo(req: &Request<Incoming>) -> Response<EchoBody> {
+    let value = req
+        .headers()
+        .get("authorization")
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let text = [b"auth=".as_slice(), &value, b";"].concat();
+    let (first, second) = text.split_at(text.len() / 2 + 3);
+    let (first, second) = (
+        Bytes::copy_from_slice(first),
+        Bytes::copy_from_slice(second),
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        let _ = tx.send(first).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = tx.send(second).await;
+    });
+    let mut r = Response::new(Fed(rx).boxed());
+    r.headers_mut()
+        .insert("content-length", text.len().to_string().parse().unwrap());
+    r
+}
+
 async fn echo(
-    req: Request<Incoming>,
+    arrived: Arrivals,
     received: Received,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+    req: Request<Incoming>,
+) -> Result<Response<EchoBody>, Infallible> {
+    arrived.lock().unwrap().push(Arrived {
+        method: req.method().to_string(),
+        path: req.uri().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect(),
+    });
+    if req.uri().path() == "/split-echo" {
+        return Ok(split_echo(&req));
+    }
     let mut req = req;
     if req.headers().get("upgrade").is_some() {
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -155,7 +235,7 @@ async fn echo(
                 }
             }
         });
-        let mut r = Response::new(Full::new(Bytes::new()));
+        let mut r = Response::new(Full::new(Bytes::new()).boxed());
         *r.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
         r.headers_mut()
             .insert("upgrade", "websocket".parse().unwrap());
@@ -172,7 +252,7 @@ async fn echo(
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         // A body cut mid-way never completed a request.
-        Err(_) => return Ok(Response::new(Full::new(Bytes::new()))),
+        Err(_) => return Ok(Response::new(Full::new(Bytes::new()).boxed())),
     };
     received.lock().unwrap().push((uri.clone(), body.to_vec()));
     let json = serde_json::json!({
@@ -181,7 +261,7 @@ async fn echo(
         "headers": headers,
         "body": String::from_utf8_lossy(&body),
     });
-    let mut r = Response::new(Full::new(Bytes::from(json.to_string())));
+    let mut r = Response::new(Full::new(Bytes::from(json.to_string())).boxed());
     r.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
     Ok(r)
@@ -189,9 +269,10 @@ async fn echo(
 
 async fn serve_upstream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: S,
+    arrived: Arrivals,
     received: Received,
 ) {
-    let service = service_fn(move |req| echo(req, received.clone()));
+    let service = service_fn(move |req| echo(arrived.clone(), received.clone(), req));
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades()
@@ -217,21 +298,22 @@ impl Upstream {
             http.local_addr().unwrap().port(),
             https.local_addr().unwrap().port(),
         );
+        let arrived = Arrivals::default();
         let received = Received::default();
-        let r = received.clone();
+        let (log, r) = (arrived.clone(), received.clone());
         tokio::spawn(async move {
             while let Ok((s, _)) = http.accept().await {
-                tokio::spawn(serve_upstream(s, r.clone()));
+                tokio::spawn(serve_upstream(s, log.clone(), r.clone()));
             }
         });
-        let r = received.clone();
+        let (log, r) = (arrived.clone(), received.clone());
         tokio::spawn(async move {
             while let Ok((s, _)) = https.accept().await {
                 let acceptor = acceptor.clone();
-                let r = r.clone();
+                let (log, r) = (log.clone(), r.clone());
                 tokio::spawn(async move {
                     if let Ok(tls) = acceptor.accept(s).await {
-                        serve_upstream(tls, r).await;
+                        serve_upstream(tls, log, r).await;
                     }
                 });
             }
@@ -241,6 +323,7 @@ impl Upstream {
             http_port,
             https_port,
             ca,
+            arrived,
         }
     }
 }
@@ -302,6 +385,7 @@ pub async fn try_start(
             Route {
                 host: "git.test".into(),
                 path_allowlist: vec!["/repos/o/r".into()],
+                methods: vec![],
                 auth: Some(RouteAuth {
                     scheme: AuthScheme::Bearer,
                     token_env: "GIT_TOKEN".into(),
@@ -310,6 +394,7 @@ pub async fn try_start(
             Route {
                 host: "tok.test".into(),
                 path_allowlist: vec![],
+                methods: vec![],
                 auth: Some(RouteAuth {
                     scheme: AuthScheme::Token,
                     token_env: "TOK_TOKEN".into(),
@@ -523,6 +608,12 @@ impl Harness {
             .filter(|(p, _)| p.ends_with(path))
             .map(|(_, b)| b.clone())
             .collect()
+    }
+
+    /// The requests that reached the upstream with `path` (the path and query as sent).
+    pub fn arrived_at(&self, path: &str) -> Vec<Arrived> {
+        let all = self.upstream.arrived.lock().unwrap();
+        all.iter().filter(|a| a.path == path).cloned().collect()
     }
 
     pub fn http_url(&self, host: &str, path: &str) -> (String, String) {

@@ -6,3 +6,4 @@ mod bypass;
 mod dlp;
 mod harness;
 mod reload;
+mod routes;
