@@ -25,6 +25,14 @@ impl HostError {
         }
     }
 
+    /// The message without the hint: which input, and what is wrong with it.
+    pub fn summary(&self) -> String {
+        format!(
+            "`{}` is not a valid {}: {}",
+            self.input, self.what, self.problem
+        )
+    }
+
     /// What is wrong.
     pub fn problem(&self) -> &Problem {
         &self.problem
