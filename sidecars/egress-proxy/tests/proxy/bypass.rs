@@ -164,6 +164,8 @@ async fn private_and_metadata_ip_literals() {
             "fd00:ec2::254",
             "0.0.0.0",
             "10.0.0.1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ]
         .map(String::from)
         .to_vec();
@@ -180,6 +182,11 @@ async fn private_and_metadata_ip_literals() {
         ("100.64.0.1:443".into(), "100.64.0.1"),
         ("[fd00:ec2::254]:80".into(), "fd00:ec2::254"),
         ("0.0.0.0:80".into(), "0.0.0.0"),
+        ("[64:ff9b:1::a00:1]:443".into(), "64:ff9b:1::a00:1"),
+        (
+            "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:443".into(),
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        ),
     ] {
         let (_, r) = h.connect(&authority, None).await;
         assert_eq!(r.status, 403, "{authority}: {}", r.body);
