@@ -123,13 +123,13 @@ pub(crate) fn path_prefix(text: &str) -> Result<String, Invalid> {
     )
 }
 
-/// A branch or ref glob of the git gate's settings.
+/// A branch or ref glob of the git gate's settings, by the gate's own grammar.
 pub(crate) fn ref_glob(text: &str) -> Result<String, Invalid> {
-    if !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Ok(text.to_string());
+    match bottle_git_gate_config::ref_glob::check(text) {
+        Ok(()) => Ok(text.to_string()),
+        // The error already says how to write one.
+        Err(e) => Err(Invalid::new(e.to_string())),
     }
-    Err(Invalid::new(format!("`{text}` is not a valid ref glob"))
-        .hint("use a branch name or glob without spaces, such as `main` or `release/*`"))
 }
 
 /// Free text that must fit on one line and hold no NUL (image names and the like).
@@ -181,6 +181,13 @@ mod tests {
             let pattern = HostPattern::parse(&host_pattern(pattern).unwrap()).unwrap();
             assert_eq!(pattern.matches(host), *expected, "{pattern} vs {host}");
         }
+    }
+
+    #[test]
+    fn ref_globs_follow_the_gate() {
+        assert_eq!(ref_glob("release/*").unwrap(), "release/*");
+        let err = ref_glob("a/../b").unwrap_err();
+        assert!(err.message.contains("`..`"), "{}", err.message);
     }
 
     #[test]
