@@ -80,6 +80,20 @@ impl HostPattern {
         }
     }
 
+    /// Whether every host `other` matches, this pattern matches too (how a grant covers a
+    /// requested pattern). For a plain host `other`, the same as [`HostPattern::matches_host`].
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        match (self.shape, other.shape) {
+            (Shape::Ip(a), Shape::Ip(b)) => a == b,
+            (Shape::Name { .. }, Shape::Name { .. }) => {
+                labels_agree(self.labels(), other.labels(), |mine, theirs| {
+                    mine == ANY || mine == theirs
+                })
+            }
+            _ => false,
+        }
+    }
+
     /// Whether some host matches both patterns.
     pub fn intersects(&self, other: &HostPattern) -> bool {
         match (self.shape, other.shape) {

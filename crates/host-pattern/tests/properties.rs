@@ -77,6 +77,16 @@ proptest! {
     }
 
     #[test]
+    fn covering_implies_matching(a in pattern(), b in pattern(), h in host()) {
+        if let (Ok(pa), Ok(pb)) = (HostPattern::parse(&a), HostPattern::parse(&b))
+            && pa.covers(&pb)
+            && pb.matches(&h)
+        {
+            prop_assert!(pa.matches(&h), "{} covers {} but not {}", a, b, h);
+        }
+    }
+
+    #[test]
     fn intersection_agrees_with_a_witness(a in pattern(), b in pattern(), h in host()) {
         if let (Ok(pa), Ok(pb)) = (HostPattern::parse(&a), HostPattern::parse(&b))
             && pa.matches(&h)

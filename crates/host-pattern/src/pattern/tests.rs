@@ -95,3 +95,31 @@ fn reaching_a_domain() {
         );
     }
 }
+
+#[test]
+fn covering() {
+    for (grant, request) in [
+        ("*.pypi.org", "*.pypi.org"),
+        ("*.pypi.org", "files.pypi.org"),
+        ("*.*.org", "*.pypi.org"),
+        ("registry.*.org", "registry.npmjs.org"),
+        ("::1", "[::1]"),
+    ] {
+        assert!(
+            pattern(grant).covers(&pattern(request)),
+            "{grant} covers {request}"
+        );
+    }
+    for (grant, request) in [
+        ("files.pypi.org", "*.pypi.org"),
+        ("*.pypi.org", "pypi.org"),
+        ("*.pypi.org", "a.files.pypi.org"),
+        ("*.pypi.org", "*.*.pypi.org"),
+        ("10.0.0.1", "10.0.0.2"),
+    ] {
+        assert!(
+            !pattern(grant).covers(&pattern(request)),
+            "{grant} does not cover {request}"
+        );
+    }
+}
