@@ -30,7 +30,8 @@ pub struct EgressConfig {
     pub version: u32,
     /// Address to listen on, such as `0.0.0.0:9099`.
     pub listen: String,
-    /// Hosts the bottle may reach (globs: `*.x.com` also matches `x.com`; case-insensitive).
+    /// Hosts the bottle may reach: host patterns of `bottle-host-pattern` (`*` matches exactly
+    /// one DNS label; case-insensitive).
     /// Everything else is refused with 403.
     #[serde(default)]
     pub allow: Vec<String>,

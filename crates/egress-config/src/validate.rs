@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
+use bottle_host_pattern::{HostName, HostPattern};
+
 use crate::{EgressConfig, FORMAT_VERSION};
 
 /// One problem in a configuration, located by its field path (such as `routes[0].host`).
@@ -99,25 +101,15 @@ impl FromStr for Cidr {
     }
 }
 
-/// Whether `pattern` is a host glob the proxy accepts: an IP literal, or ASCII letters, digits,
-/// `-`, `_`, `.` and `*` (any run of characters).
+/// Whether `pattern` is a host pattern the proxy accepts (see `bottle-host-pattern`: a host, an
+/// IP literal, or a name whose `*` labels each match one label).
 pub fn is_host_pattern(pattern: &str) -> bool {
-    let p = pattern
-        .strip_prefix('[')
-        .and_then(|p| p.strip_suffix(']'))
-        .unwrap_or(pattern);
-    if p.parse::<IpAddr>().is_ok() {
-        return true;
-    }
-    !p.is_empty()
-        && p.len() <= 253
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*'))
+    HostPattern::parse(pattern).is_ok()
 }
 
 /// Whether `host` is a host name or IP literal (no wildcard).
 pub fn is_host(host: &str) -> bool {
-    is_host_pattern(host) && !host.contains('*')
+    HostName::parse(host).is_ok()
 }
 
 /// Whether `name` can be an environment variable name.
@@ -181,11 +173,8 @@ impl EgressConfig {
         }
         for (field, list) in [("allow", &self.allow), ("passthrough", &self.passthrough)] {
             for (i, pattern) in list.iter().enumerate() {
-                if !is_host_pattern(pattern) {
-                    problem(
-                        format!("{field}[{i}]"),
-                        format!("`{pattern}` is not a host or host glob"),
-                    );
+                if let Err(e) = HostPattern::parse(pattern) {
+                    problem(format!("{field}[{i}]"), e.to_string());
                 }
             }
         }
@@ -339,6 +328,24 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("`post` must be upper case: `POST`"), "{text}");
         assert!(text.contains("`TRACE` is never allowed"), "{text}");
+    }
+
+    #[test]
+    fn allow_entries_follow_the_one_label_grammar() {
+        let mut c = good();
+        c.allow = vec!["registry.*.org".into(), "*.github.com".into()];
+        c.validate().unwrap();
+        // Each of these was accepted by the old any-run-of-characters glob.
+        for bad in ["*", "api-*.github.com", "*.*", "**.github.com"] {
+            let mut c = good();
+            c.allow.push(bad.into());
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("allow[3]"), "{bad}: {err}");
+        }
+        let mut c = good();
+        c.allow.push("api-*.github.com".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("one whole label"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod ref_glob;
+
 /// The version of the format this module writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -103,6 +105,10 @@ impl GateConfig {
         for repo in &self.repos {
             if !is_repo_name(&repo.name) {
                 return Err(format!("repo name `{}` is not a plain name", repo.name));
+            }
+            let policy = &repo.policy;
+            for glob in policy.protected.iter().chain(&policy.allowed_refs) {
+                ref_glob::check(glob).map_err(|e| format!("repo `{}`: {e}", repo.name))?;
             }
         }
         Ok(())

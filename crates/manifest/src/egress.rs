@@ -15,7 +15,7 @@ use crate::strict::{self, Section};
 pub struct Egress {
     /// Which sidecar is the bottle's firewall.
     pub firewall: Firewall,
-    /// Extra hosts (or `*.domain` globs) the bottle may reach, lowercased.
+    /// Extra hosts or host patterns (`*` matches one DNS label) the bottle may reach, canonical.
     pub allowlist: Vec<String>,
     /// An image replacing pipelock's default one.
     pub pipelock_image: Option<String>,
@@ -65,7 +65,7 @@ impl<'de> Deserialize<'de> for Egress {
 }
 
 fn de_allowlist<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    strict::text_list(d, "host or `*.domain` glob", names::host_pattern)
+    strict::text_list(d, "host or host pattern", names::host_pattern)
 }
 
 fn de_image<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -3,7 +3,7 @@
 //! ```yaml
 //! grants:
 //!   postgres:                  # the plugin's name
-//!     - "egress: pypi.org"     # reach this host (a glob is allowed)
+//!     - "egress: pypi.org"     # reach this host (a host pattern is allowed: `*` = one label)
 //!     - "secret: PG_PASSWORD"  # receive this secret (by name; the host injects the value)
 //!     - "host-path: ~/data"    # have this host file copied into its sidecar
 //!     - "publish-port: 5432"   # publish this port of its sidecar on the host's loopback
@@ -64,9 +64,14 @@ pub(crate) fn parse(
             if kind == "publish-port" && value.parse::<u16>().map_or(true, |p| p == 0) {
                 return Err(Invalid::new(format!("`{value}` is not a port number")).at(at));
             }
+            // An egress grant is read like an allowlist entry, so it is one.
+            let value = match kind {
+                "egress" => crate::names::host_pattern(value).map_err(|e| e.at(at))?,
+                _ => value.to_owned(),
+            };
             grants.push(Grant {
                 kind: kind.to_owned(),
-                value: value.to_owned(),
+                value,
             });
         }
         out.insert(plugin, grants);
@@ -84,4 +89,26 @@ pub fn parse_standalone(
         let hint = e.hint.map(|h| format!(" ({h})")).unwrap_or_default();
         format!("{at}{}{hint}", e.message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grants(line: &str) -> Result<BTreeMap<String, Vec<Grant>>, Invalid> {
+        parse(BTreeMap::from([("pg".to_owned(), vec![line.to_owned()])]))
+    }
+
+    #[test]
+    fn egress_grants_are_host_patterns() {
+        let parsed = grants("egress: *.PyPI.org").unwrap();
+        assert_eq!(parsed["pg"][0].value, "*.pypi.org");
+        // Once `*` granted every host; now it is no pattern, and the error says why.
+        for bad in ["*", "api-*.x.com", "https://x.com/"] {
+            let err = grants(&format!("egress: {bad}")).unwrap_err();
+            assert_eq!(err.at.as_deref(), Some("grants.pg[0]"), "{bad}");
+            assert!(err.hint.is_some(), "{bad}: {}", err.message);
+        }
+        assert_eq!(grants("secret: TOKEN").unwrap()["pg"][0].value, "TOKEN");
+    }
 }

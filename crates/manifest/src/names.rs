@@ -1,5 +1,7 @@
 //! The shapes of names and hosts a manifest may use.
 
+use bottle_host_pattern::{HostError, HostName, HostPattern};
+
 use crate::invalid::Invalid;
 
 /// The rule for agent and bottle names (file stems), for messages.
@@ -56,28 +58,37 @@ pub(crate) fn item_name(name: &str, what: &str) -> Result<String, Invalid> {
         .hint("use letters, digits, `.`, `_` and `-` ([A-Za-z0-9._-]+), not `.` or `..`"))
 }
 
-/// A host name for a route or a git upstream: lowercased; no scheme, path or port.
+/// A host name for a route or a git upstream: canonical (lowercased); no scheme, path or port.
 pub(crate) fn host(text: &str) -> Result<String, Invalid> {
     let bare = bare_host_hint(text)?;
-    dns_name(&bare)
+    HostName::parse(&bare)
+        .map(|host| host.to_string())
+        .map_err(|e| invalid_host(&e))
 }
 
-/// An allowlist entry: a host, or `*.` and a domain.
+/// An allowlist entry: a host, or a host pattern whose `*` labels each match one DNS label.
 pub(crate) fn host_pattern(text: &str) -> Result<String, Invalid> {
     let bare = bare_host_hint(text)?;
-    match bare.strip_prefix("*.") {
-        Some(domain) => dns_name(domain).map(|domain| format!("*.{domain}")),
-        None if bare.contains('*') => {
-            Err(Invalid::new(format!("`{text}` is not a valid host glob"))
-                .hint("the only wildcard form is a leading `*.`, as in `*.example.com`"))
-        }
-        None => dns_name(&bare),
-    }
+    HostPattern::parse(&bare)
+        .map(|pattern| pattern.to_string())
+        .map_err(|e| invalid_host(&e))
+}
+
+fn invalid_host(e: &HostError) -> Invalid {
+    Invalid::new(e.summary()).hint(e.hint())
 }
 
 /// Rejects URLs and `host:port`, suggesting the bare host.
 fn bare_host_hint(text: &str) -> Result<String, Invalid> {
     let trimmed = text.trim();
+    let unbracketed = trimmed
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(trimmed);
+    if unbracketed.parse::<std::net::IpAddr>().is_ok() {
+        // An IPv6 literal's colons are not a port.
+        return Ok(trimmed.to_owned());
+    }
     let without_scheme = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
     let bare = without_scheme
         .split(['/', '?', '#'])
@@ -97,26 +108,6 @@ fn bare_host_hint(text: &str) -> Result<String, Invalid> {
             bare.to_ascii_lowercase()
         )),
     )
-}
-
-/// A DNS name (lowercase letters, digits, `-` and `_` in dot-separated labels).
-fn dns_name(name: &str) -> Result<String, Invalid> {
-    let name = name.to_ascii_lowercase();
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
-        return Ok(name);
-    }
-    Err(Invalid::new(format!("`{name}` is not a valid host name")).hint(
-        "use a DNS name such as `api.example.com`: dot-separated labels of letters, digits and `-`",
-    ))
 }
 
 /// A path prefix of a route's `path_allowlist`.
@@ -150,13 +141,13 @@ pub(crate) fn http_method(text: &str) -> Result<String, Invalid> {
     Ok(method)
 }
 
-/// A branch or ref glob of the git gate's settings.
+/// A branch or ref glob of the git gate's settings, by the gate's own grammar.
 pub(crate) fn ref_glob(text: &str) -> Result<String, Invalid> {
-    if !text.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Ok(text.to_string());
+    match bottle_git_gate_config::ref_glob::check(text) {
+        Ok(()) => Ok(text.to_string()),
+        // The error already says how to write one.
+        Err(e) => Err(Invalid::new(e.to_string())),
     }
-    Err(Invalid::new(format!("`{text}` is not a valid ref glob"))
-        .hint("use a branch name or glob without spaces, such as `main` or `release/*`"))
 }
 
 /// Free text that must fit on one line and hold no NUL (image names and the like).
@@ -196,7 +187,25 @@ mod tests {
         assert!(host("bad host").is_err());
         assert!(host("-x.com").is_err());
         assert_eq!(host_pattern("*.Example.com").unwrap(), "*.example.com");
-        assert!(host_pattern("a.*.com").is_err());
+        assert_eq!(host_pattern("registry.*.org").unwrap(), "registry.*.org");
+        let err = host_pattern("api-*.example.com").unwrap_err();
+        assert!(err.hint.unwrap().contains("one whole label"));
+        assert!(host_pattern("*").is_err());
+    }
+
+    #[test]
+    fn allowlist_patterns_agree_with_the_shared_table() {
+        for (pattern, host, expected) in bottle_host_pattern::conformance::CASES {
+            let pattern = HostPattern::parse(&host_pattern(pattern).unwrap()).unwrap();
+            assert_eq!(pattern.matches(host), *expected, "{pattern} vs {host}");
+        }
+    }
+
+    #[test]
+    fn ref_globs_follow_the_gate() {
+        assert_eq!(ref_glob("release/*").unwrap(), "release/*");
+        let err = ref_glob("a/../b").unwrap_err();
+        assert!(err.message.contains("`..`"), "{}", err.message);
     }
 
     #[test]

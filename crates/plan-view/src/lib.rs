@@ -177,8 +177,8 @@ pub struct HostEntryView {
 /// A host in the bottle's egress allowlist.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressView {
-    /// A host name, an IP literal, or a glob where `*` matches any run of characters
-    /// (`*.example.com` also matches `example.com`); lowercase.
+    /// A host name, an IP literal, or a host pattern whose `*` labels each match exactly one DNS
+    /// label (`*.example.com` matches `api.example.com`, not `example.com`); lowercase.
     pub host: String,
     /// Why the bottle may reach it: every source that asked (the manifest's allowlist, the agent, a
     /// plugin), joined with `; `.

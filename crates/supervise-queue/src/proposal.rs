@@ -394,12 +394,9 @@ fn check_git_rule(repo: &str, policy: &Policy) -> Result<(), ProposalError> {
         ("policy.protected", &policy.protected),
         ("policy.allowed_refs", &policy.allowed_refs),
     ] {
-        for (i, name) in refs.iter().enumerate() {
-            if name.is_empty() || name.contains("..") || name.chars().any(char::is_whitespace) {
-                return Err(problem(
-                    format!("{field}[{i}]"),
-                    format!("`{name}` is not a ref name"),
-                ));
+        for (i, glob) in refs.iter().enumerate() {
+            if let Err(e) = bottle_git_gate_config::ref_glob::check(glob) {
+                return Err(problem(format!("{field}[{i}]"), e.to_string()));
             }
         }
     }
@@ -455,6 +452,21 @@ mod tests {
         let big = format!("FROM x\n{}", "#".repeat(Limits::DOCKERFILE));
         let err = check_dockerfile(&big).unwrap_err();
         assert!(err.message.contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn git_rules_take_the_gate_ref_globs() {
+        let policy = |glob: &str| Policy {
+            protected: vec![glob.into()],
+            ..Policy::default()
+        };
+        assert!(check_git_rule("app", &policy("release/**")).is_ok());
+        // A control character is no whitespace, but no ref glob either.
+        for bad in ["a\u{1b}[2Jb", "a/../b", ""] {
+            let err = check_git_rule("app", &policy(bad)).unwrap_err();
+            assert_eq!(err.field, "policy.protected[0]", "{bad:?}");
+            assert!(!err.message.contains('\u{1b}'), "{err}");
+        }
     }
 
     #[test]

@@ -6,47 +6,34 @@
 
 use std::net::IpAddr;
 
-/// The longest DNS name.
-const MAX_HOST_LEN: usize = 253;
-/// The longest DNS label.
-const MAX_LABEL_LEN: usize = 63;
+use bottle_host_pattern::HostPattern;
 
-/// Normalise a host name or `*.domain` glob: trim, lowercase, drop one trailing dot. Errors say why
-/// the value is not a host pattern pipelock should be given.
+/// Normalise a host name or `*.domain` pattern with bottle's one host grammar
+/// (`bottle-host-pattern`), then keep only what pipelock can express. Errors say why the value is
+/// not a host pattern pipelock should be given.
 pub fn normalize_host(raw: &str) -> Result<String, String> {
-    let host = raw.trim().to_ascii_lowercase();
-    let host = host.strip_suffix('.').unwrap_or(&host).to_owned();
-    check_host(&host).map(|()| host)
+    let pattern = HostPattern::parse(raw.trim()).map_err(|e| e.to_string())?;
+    check_pipelock_form(pattern.as_str())?;
+    Ok(pattern.to_string())
 }
 
-/// Check a normalised host pattern.
-fn check_host(host: &str) -> Result<(), String> {
-    if host.is_empty() || host.len() > MAX_HOST_LEN {
-        return Err("a host name must have 1 to 253 characters".into());
-    }
-    match host.strip_prefix("*.") {
-        Some(domain) if domain.contains('.') => check_labels(domain),
-        Some(_) => Err("a wildcard must name a concrete domain, like `*.example.com`".into()),
-        None => check_labels(host),
-    }
-}
-
-/// Check every dot-separated label of a host name (without wildcard).
-fn check_labels(name: &str) -> Result<(), String> {
-    if name.split('.').all(valid_label) {
-        Ok(())
-    } else {
-        Err("only exact host names and `*.example.com` wildcards are allowed".into())
+/// pipelock knows exact hosts and a leading `*.` only, and reads `*.x` as `x` and every
+/// subdomain of it; a single-label domain after `*.` would open a whole top-level domain.
+fn check_pipelock_form(pattern: &str) -> Result<(), String> {
+    match pattern.strip_prefix("*.") {
+        Some(domain) if domain.contains('*') => Err(PIPELOCK_FORMS.into()),
+        Some(domain) if !domain.contains('.') => {
+            Err("a wildcard must name a concrete domain, like `*.example.com`".into())
+        }
+        Some(_) => Ok(()),
+        None if pattern.contains('*') => Err(PIPELOCK_FORMS.into()),
+        None => Ok(()),
     }
 }
 
-/// Whether one label is 1 to 63 characters of `[a-z0-9_-]`.
-fn valid_label(label: &str) -> bool {
-    (1..=MAX_LABEL_LEN).contains(&label.len())
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
+/// What pipelock takes, for messages.
+const PIPELOCK_FORMS: &str = "pipelock takes only exact host names and a leading `*.` wildcard \
+    such as `*.example.com`; list the hosts a wildcard elsewhere in the name should cover";
 
 /// Check that `cidr` is a canonical CIDR (network address, no host bits) narrower than `/0`, as
 /// pipelock requires of `ssrf.ip_allowlist` entries.

@@ -53,7 +53,7 @@ pub struct Egress {
     /// Which firewall guards the bottle's egress.
     #[serde(default)]
     pub firewall: Firewall,
-    /// Extra hosts or `*.domain` globs the bottle may reach.
+    /// Extra hosts or host patterns the bottle may reach (pipelock takes a leading `*.` only).
     #[serde(default)]
     pub allowlist: Vec<String>,
     /// An image reference replacing [`DEFAULT_IMAGE`].

@@ -273,6 +273,19 @@ fn wildcards_of_concrete_domains_are_kept() {
     assert!(normalize_host("*.co.uk").is_ok());
 }
 
+#[test]
+fn patterns_pipelock_cannot_express_are_refused_with_the_reason() {
+    // Valid in bottle's grammar, but pipelock reads `*` only as a leading `*.`.
+    for pattern in ["registry.*.org", "*.*.example.com"] {
+        let why = normalize_host(pattern).unwrap_err();
+        assert!(why.contains("leading `*.`"), "{pattern}: {why}");
+    }
+    // Refused by the grammar itself, with its hint.
+    let why = normalize_host("api-*.example.com").unwrap_err();
+    assert!(why.contains("one whole label"), "{why}");
+    assert_eq!(normalize_host(" Example.COM. ").unwrap(), "example.com");
+}
+
 // ---------------------------------------------------------------------------------------------
 // against pipelock v2.3.0's reference
 

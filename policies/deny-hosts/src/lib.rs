@@ -24,12 +24,15 @@
 //! wildcard: a deny glob such as `ghostbin.*` would also cover `ghostbin.x.example.org`, which every
 //! plan glob like `*.example.org` reaches, so list each domain (`ghostbin.co`, `ghostbin.com`).
 //!
-//! Plan entries are globs read the way the egress proxy reads them: `*` matches any run of
-//! characters, `*.example.com` also matches `example.com`, case and a trailing dot do not matter, and
-//! a `NO_PROXY` entry `.example.com` means `*.example.com` (a `NO_PROXY` CIDR names no host). A plan
-//! entry violates when *some* host could match both it and a deny entry, so an exact host
-//! (`pastebin.com`), a subdomain (`www.pastebin.com`), a narrower glob (`*.pastebin.com`) and a
-//! broader one (`*.com`, `*`) all violate: each lets the bottle reach a denied site.
+//! Plan entries are host patterns read by `bottle-host-pattern`, as the egress proxy reads them:
+//! `*` matches exactly one DNS label, case and a trailing dot do not matter. A plan entry violates
+//! when *some* host it matches is a denied domain or one of its subdomains, so an exact host
+//! (`pastebin.com`), a subdomain (`www.pastebin.com`), a narrower pattern (`*.pastebin.com`) and a
+//! broader one (`*.com`) all violate, while `*.org` does not reach `paste.mozilla.org` (the proxy
+//! would not let it through either; `*.*.org` does). A `NO_PROXY` entry (`example.com` or
+//! `.example.com`) covers the domain and every subdomain, as HTTP clients read it (a `NO_PROXY`
+//! CIDR names no host). An entry with a `*` that is no valid pattern (`*`, `paste*`) fails closed:
+//! it violates, since nothing can say which hosts it would reach.
 //!
 //! # Adapting it
 //!
@@ -48,6 +51,7 @@
 //! `$BOTTLE_POLICY_DIR` names; the host runs every module there against every plan before it
 //! launches anything, and any violation stops the launch.
 
+use bottle_host_pattern::{HostName, HostPattern};
 use bottle_plugin_sdk::plan_view::{HostMention, HostPlace};
 use bottle_plugin_sdk::{PlanView, Policy, Violation};
 
@@ -131,7 +135,14 @@ pub fn check_hosts(plan: &PlanView, deny: &[&str]) -> Vec<Violation> {
         .iter()
         .filter_map(|mention| {
             let pattern = plan_pattern(mention)?;
-            let denied = deny.iter().find(|d| overlaps(&pattern, d))?;
+            let no_proxy = matches!(mention.place, HostPlace::NoProxy);
+            let denied = deny.iter().find(|d| {
+                if no_proxy {
+                    no_proxy_overlaps(&pattern, d)
+                } else {
+                    overlaps(&pattern, d)
+                }
+            })?;
             Some(violation(mention, &pattern, denied))
         })
         .collect()
@@ -222,55 +233,44 @@ fn normalise(host: &str) -> String {
     host
 }
 
-/// Whether some host matches both the plan's `pattern` (read as the egress proxy reads it) and the
-/// deny entry `denied` (which also covers its subdomains).
+/// Whether some host the plan's `pattern` matches (read as the egress proxy reads it) is the deny
+/// entry `denied` or one of its subdomains. Fails closed: an entry with a `*` that is no valid
+/// pattern, or a deny entry that is no domain, overlaps.
 pub fn overlaps(pattern: &str, denied: &str) -> bool {
-    // The proxy's reading of `*.x` (`x` too) needs no case of its own here: whatever `x` reaches
-    // in a denied domain, `*.x` reaches in one of its subdomains, which the deny entry covers.
+    let Some(denied) = deny_domain(denied) else {
+        return true;
+    };
     let pattern = normalise(pattern);
-    let denied = normalise(denied);
-    let mut covered = vec![format!("*.{denied}"), denied];
-    if let Some(base) = covered[1].strip_prefix("*.") {
-        covered.push(base.to_owned());
+    match HostPattern::parse(&pattern) {
+        Ok(pattern) => pattern.reaches_domain(&denied),
+        Err(_) => pattern.contains('*'),
     }
-    covered.iter().any(|d| globs_intersect(&pattern, d))
 }
 
-/// Whether some string matches both globs, where `*` matches any run of characters (dots too):
-/// reachability of the final state in the product of the two patterns' automata.
-pub fn globs_intersect(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (n, m) = (a.len(), b.len());
-    let mut seen = vec![false; (n + 1) * (m + 1)];
-    let mut todo = vec![(0, 0)];
-    while let Some((i, j)) = todo.pop() {
-        if std::mem::replace(&mut seen[i * (m + 1) + j], true) {
-            continue;
+/// Whether a `NO_PROXY` entry (the domain and every subdomain, `.` or `*.` in front or not) and
+/// the deny entry `denied` (also with every subdomain) share a host. Fails closed like
+/// [`overlaps`].
+pub fn no_proxy_overlaps(entry: &str, denied: &str) -> bool {
+    let Some(denied) = deny_domain(denied) else {
+        return true;
+    };
+    let entry = normalise(entry);
+    let domain = entry.trim_start_matches('*').trim_start_matches('.');
+    match HostName::parse(domain) {
+        // One covers the other: the entry lies inside the denied domain, or contains it.
+        Ok(domain) => {
+            HostPattern::from(domain.clone()).reaches_domain(&denied)
+                || HostPattern::from(denied).reaches_domain(&domain)
         }
-        if (i, j) == (n, m) {
-            return true;
-        }
-        let star_a = i < n && a[i] == b'*';
-        let star_b = j < m && b[j] == b'*';
-        // A star matches nothing.
-        if star_a {
-            todo.push((i + 1, j));
-        }
-        if star_b {
-            todo.push((i, j + 1));
-        }
-        // One character both sides accept: a star takes the other side's literal, or two equal
-        // literals. (Two stars taking one character leave the state as it is.)
-        if i < n && j < m {
-            match (star_a, star_b) {
-                (true, false) => todo.push((i, j + 1)),
-                (false, true) => todo.push((i + 1, j)),
-                (false, false) if a[i] == b[j] => todo.push((i + 1, j + 1)),
-                _ => {}
-            }
-        }
+        Err(_) => entry.contains('*'),
     }
-    false
+}
+
+/// The domain a deny entry stands for (a leading `*.` is dropped: the entry covers subdomains
+/// anyway), or `None` when it is no host name.
+fn deny_domain(denied: &str) -> Option<HostName> {
+    let denied = normalise(denied);
+    HostName::parse(denied.strip_prefix("*.").unwrap_or(&denied)).ok()
 }
 
 #[cfg(test)]

@@ -295,32 +295,19 @@ fn overlap() {
 }
 
 #[test]
-fn glob_intersection() {
-    let yes = [
-        ("", ""),
-        ("*", ""),
-        ("a*", "*b"),
-        ("*.x.com", "a.*"),
-        ("a*c", "abc"),
-        ("a*c", "a*b*c"),
-        ("**", "x"),
-    ];
-    for (a, b) in yes {
-        assert!(globs_intersect(a, b), "{a} & {b}");
-        assert!(globs_intersect(b, a), "{b} & {a}");
-    }
-    let no = [
-        ("a", ""),
-        ("a*", "b*"),
-        ("*a", "*b"),
-        ("a*c", "abd"),
-        ("ab", "a"),
-        ("*.com", "*.org"),
-    ];
-    for (a, b) in no {
-        assert!(!globs_intersect(a, b), "{a} & {b}");
-        assert!(!globs_intersect(b, a), "{b} & {a}");
-    }
+fn star_reaches_one_label_as_in_the_proxy() {
+    // The proxy lets `registry.*.org` reach `registry.npmjs.org` (a subdomain of `npmjs.org`) but
+    // never `registry.x.evil.example.org`; the old any-run glob said both.
+    assert!(overlaps("registry.*.org", "npmjs.org"));
+    assert!(!overlaps("registry.*.org", "evil.example.org"));
+    assert!(!overlaps("*.org", "paste.mozilla.org"));
+    assert!(overlaps("*.*.org", "paste.mozilla.org"));
+    // NO_PROXY entries cover every depth, as HTTP clients read them.
+    assert!(no_proxy_overlaps("*.org", "paste.mozilla.org"));
+    assert!(no_proxy_overlaps("paste.mozilla.org", "mozilla.org"));
+    assert!(no_proxy_overlaps("x.paste.ee", "paste.ee"));
+    assert!(!no_proxy_overlaps("*.example.org", "paste.mozilla.org"));
+    assert!(no_proxy_overlaps("*", "paste.ee"));
 }
 
 #[test]

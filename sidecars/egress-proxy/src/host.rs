@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use bottle_host_pattern::{HostName, HostPattern};
+
 /// Why an authority was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a valid host[:port]")]
@@ -71,76 +73,33 @@ impl fmt::Display for Target {
 
 /// The canonical form of a host name or IP literal, or `None` if it is not one.
 ///
-/// Names may hold ASCII letters, digits, `-`, `_` and `.`; anything else (percent signs, `@`,
-/// spaces, non-ASCII) is refused so no two spellings reach the same policy decision differently.
+/// The grammar is `bottle-host-pattern`'s: ASCII letters, digits, `-` and `_` in dot-separated
+/// labels; anything else (percent signs, `@`, spaces, non-ASCII) is refused so no two spellings
+/// reach the same policy decision differently.
 pub fn canonical_host(host: &str) -> Option<String> {
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(ip.to_string());
-    }
-    let host = host.strip_suffix('.').unwrap_or(host);
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !host.split('.').any(str::is_empty);
-    valid.then(|| host.to_ascii_lowercase())
+    HostName::parse(host).ok().map(|h| h.as_str().to_owned())
 }
 
-/// One allowlist entry: a host, or a glob where `*` matches any run of characters.
-/// `*.x.com` also matches `x.com` itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostGlob {
-    pattern: String,
-}
-
-impl HostGlob {
-    /// A glob from an entry of the configuration (case and a trailing dot do not matter).
-    pub fn new(pattern: &str) -> HostGlob {
-        let p = pattern.trim();
-        let p = p
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(p);
-        let pattern = match p.parse::<IpAddr>() {
-            Ok(ip) => ip.to_string(),
-            Err(_) => p.strip_suffix('.').unwrap_or(p).to_ascii_lowercase(),
-        };
-        HostGlob { pattern }
-    }
-
-    /// Whether the canonical `host` matches.
-    pub fn matches(&self, host: &str) -> bool {
-        if let Some(base) = self.pattern.strip_prefix("*.")
-            && host == base
-        {
-            return true;
-        }
-        wildcard(self.pattern.as_bytes(), host.as_bytes())
-    }
-}
-
-/// A list of [`HostGlob`]s.
+/// A list of allowlist entries, read by `bottle-host-pattern` (`*` matches one DNS label).
 #[derive(Debug, Clone, Default)]
 pub struct HostSet {
     exact: std::collections::HashSet<String>,
-    globs: Vec<HostGlob>,
+    wildcards: Vec<HostPattern>,
 }
 
 impl HostSet {
-    /// The set of `patterns`.
+    /// The set of `patterns`. The configuration was validated before; an entry that still does not
+    /// parse matches nothing (fail closed).
     pub fn new<'a>(patterns: impl IntoIterator<Item = &'a String>) -> HostSet {
         let mut set = HostSet::default();
-        for p in patterns {
-            let glob = HostGlob::new(p);
-            if glob.pattern.contains('*') {
-                set.globs.push(glob);
+        for pattern in patterns
+            .into_iter()
+            .filter_map(|p| HostPattern::parse(p).ok())
+        {
+            if pattern.is_wildcard() {
+                set.wildcards.push(pattern);
             } else {
-                set.exact.insert(glob.pattern);
+                set.exact.insert(pattern.as_str().to_owned());
             }
         }
         set
@@ -148,30 +107,8 @@ impl HostSet {
 
     /// Whether the canonical `host` matches any entry.
     pub fn matches(&self, host: &str) -> bool {
-        self.exact.contains(host) || self.globs.iter().any(|g| g.matches(host))
+        self.exact.contains(host) || self.wildcards.iter().any(|p| p.matches(host))
     }
-}
-
-/// Classic `*` wildcard matching with backtracking to the last star.
-fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|b| *b == b'*')
 }
 
 /// Whether the request's Host header agrees with the real target: absent, or exactly one that
@@ -195,34 +132,34 @@ mod tests {
     use super::*;
 
     fn m(pattern: &str, host: &str) -> bool {
-        HostGlob::new(pattern).matches(&canonical_host(host).unwrap())
+        HostSet::new(&[pattern.to_owned()]).matches(&canonical_host(host).unwrap())
     }
 
     #[test]
-    fn globs() {
-        assert!(m("*.github.com", "api.github.com"));
-        assert!(m("*.github.com", "a.b.github.com"));
-        assert!(m("*.github.com", "github.com"));
-        assert!(m("*.github.com", "API.GitHub.COM."));
-        assert!(!m("*.github.com", "evilgithub.com"));
-        assert!(!m("*.github.com", "github.com.evil.net"));
-        assert!(m("github.com", "GITHUB.com"));
-        assert!(!m("github.com", "api.github.com"));
+    fn allowlist_agrees_with_the_shared_table() {
+        for (pattern, host, expected) in bottle_host_pattern::conformance::CASES {
+            assert_eq!(m(pattern, host), *expected, "{pattern} vs {host}");
+        }
+    }
+
+    #[test]
+    fn star_matches_one_label() {
+        // The old any-run glob let `registry.*.org` reach `registry.evil.example.org`.
         assert!(m("registry.*.org", "registry.npmjs.org"));
-        assert!(!m("registry.*.org", "registry.npmjs.org.evil"));
-        assert!(m("*", "anything.example"));
-        assert!(m("a*b*c", "aXXbYYc"));
-        assert!(!m("a*b*c", "aXXbYY"));
-        assert!(m("[::1]", "::1"));
-        assert!(m("0:0::1", "[::1]"));
-        assert!(m("Example.COM.", "example.com"));
+        assert!(!m("registry.*.org", "registry.evil.example.org"));
+        assert!(m("*.github.com", "api.github.com"));
+        assert!(!m("*.github.com", "a.b.github.com"));
+        assert!(!m("*.github.com", "github.com"));
+        // Entries the grammar refuses match nothing.
+        assert!(!m("*", "anything"));
+        assert!(!m("a*b*c", "aXXbYYc"));
     }
 
     #[test]
     fn host_set() {
         let set = HostSet::new(&["a.com".to_string(), "*.b.com".to_string()]);
         assert!(set.matches("a.com"));
-        assert!(set.matches("b.com"));
+        assert!(!set.matches("b.com"));
         assert!(set.matches("x.b.com"));
         assert!(!set.matches("x.a.com"));
     }

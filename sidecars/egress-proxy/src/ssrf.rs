@@ -12,6 +12,9 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// Checked against the IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates):
+/// every block that is not globally reachable is refused, and so are the globally reachable
+/// anycast relays that would forward to an address of the caller's choosing.
 fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
     let o = ip.octets();
     Some(match o {
@@ -23,40 +26,53 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
         [169, 254, ..] => "link-local/metadata address",
         [192, 0, 0, _] => "IETF protocol assignment",
         [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "documentation address",
+        [192, 88, 99, _] => "6to4 relay anycast address",
         [198, 18 | 19, ..] => "benchmarking address",
         [a, ..] if a >= 224 => "multicast/reserved address",
         _ => return None,
     })
 }
 
+/// Checked against the IANA IPv6 Special-Purpose Address Registry: addresses that embed an IPv4
+/// address are judged by it, and nothing outside global unicast (2000::/3) is dialled.
 fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return v4_reason(v4);
     }
-    let s = ip.segments();
     if ip.is_unspecified() {
         return Some("unspecified address");
     }
     if ip.is_loopback() {
         return Some("loopback address");
     }
+    let s = ip.segments();
+    let embedded_v4 = Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
     Some(match s {
         // IPv4-compatible (deprecated) ::a.b.c.d
         [0, 0, 0, 0, 0, 0, _, _] => "IPv4-compatible address",
-        // NAT64: judge the embedded IPv4 address.
-        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
-            return v4_reason(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
-        }
+        // IPv4-translated (SIIT) ::ffff:0:a.b.c.d: judge the embedded IPv4 address.
+        [0, 0, 0, 0, 0xffff, 0, _, _] => return v4_reason(embedded_v4),
+        // NAT64 well-known prefix 64:ff9b::/96: judge the embedded IPv4 address.
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => return v4_reason(embedded_v4),
+        // Local-use NAT64 (RFC 8215): a local translator reaches whatever it is set up to,
+        // private networks included, and the IPv4 address sits where its prefix length says.
+        [0x64, 0xff9b, 1, ..] => "local-use NAT64 address",
         // 6to4: judge the embedded IPv4 address.
         [0x2002, hi, lo, ..] => {
             return v4_reason(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
         }
+        // Teredo (2001::/32) tunnels to an obfuscated IPv4 client, and the rest of 2001::/23
+        // (benchmarking, ORCHID, anycast relays) is not for the proxy to dial either.
+        [0x2001, 0, ..] => "Teredo tunnel address",
+        [0x2001, b, ..] if b < 0x200 => "IETF protocol assignment",
+        [0x2001, 0xdb8, ..] => "documentation address",
+        [0x3fff, b, ..] if b < 0x1000 => "documentation address",
+        [0x100, 0, 0, 0, ..] => "discard-only address",
         [a, ..] if a & 0xfe00 == 0xfc00 => "unique local address",
         [a, ..] if a & 0xffc0 == 0xfe80 => "link-local address",
         [a, ..] if a & 0xffc0 == 0xfec0 => "site-local address",
         [a, ..] if a & 0xff00 == 0xff00 => "multicast address",
-        [0x2001, 0xdb8, ..] => "documentation address",
-        [0x100, 0, 0, 0, ..] => "discard-only address",
+        [a, ..] if a & 0xe000 != 0x2000 => "address outside IPv6 global unicast (2000::/3)",
         _ => return None,
     })
 }
@@ -123,6 +139,45 @@ mod tests {
         }
     }
 
+    /// One case per block of the IANA special-purpose registries the guard covers.
+    #[test]
+    fn special_purpose_registries() {
+        for (ip, reason) in [
+            ("64:ff9b:1::a00:1", "local-use NAT64 address"),
+            ("64:ff9b:1::808:808", "local-use NAT64 address"),
+            ("64:ff9b:1:ffff::1", "local-use NAT64 address"),
+            ("64:ff9b::7f00:1", "loopback address"),
+            ("64:ff9b::6440:1", "carrier-grade NAT address"),
+            ("::ffff:100.64.0.1", "carrier-grade NAT address"),
+            ("::ffff:0:a00:1", "private address"),
+            ("::ffff:0:7f00:1", "loopback address"),
+            ("2002:c0a8:101::1", "private address"),
+            ("2002:a9fe:a9fe::1", "link-local/metadata address"),
+            ("2002:6440:1::1", "carrier-grade NAT address"),
+            (
+                "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+                "Teredo tunnel address",
+            ),
+            ("2001:2::1", "IETF protocol assignment"),
+            ("2001:20::1", "IETF protocol assignment"),
+            ("2001:db8::1", "documentation address"),
+            ("3fff::1", "documentation address"),
+            ("100::1", "discard-only address"),
+            ("5f00::1", "address outside IPv6 global unicast (2000::/3)"),
+            (
+                "64:ff9b:0:1::1",
+                "address outside IPv6 global unicast (2000::/3)",
+            ),
+            ("4000::1", "address outside IPv6 global unicast (2000::/3)"),
+            ("192.88.99.1", "6to4 relay anycast address"),
+            ("192.0.0.170", "IETF protocol assignment"),
+            ("198.19.0.1", "benchmarking address"),
+            ("240.0.0.1", "multicast/reserved address"),
+        ] {
+            assert_eq!(forbidden_reason(ip.parse().unwrap()), Some(reason), "{ip}");
+        }
+    }
+
     #[test]
     fn public_addresses_are_allowed() {
         for ip in [
@@ -134,6 +189,10 @@ mod tests {
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "3fff:1000::1",
+            "2400:cb00::1",
         ] {
             assert!(!forbidden(ip), "{ip} should be allowed");
         }

@@ -87,20 +87,7 @@ pub fn check(policy: &Policy, update: &Update, fast_forward: bool) -> Result<(),
     Ok(())
 }
 
-/// `*` matches within a path segment, `**` across segments; everything else literally.
-pub fn glob_match(glob: &str, text: &str) -> bool {
-    fn go(g: &[u8], t: &[u8]) -> bool {
-        match g {
-            [] => t.is_empty(),
-            [b'*', b'*', rest @ ..] => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            [b'*', rest @ ..] => (0..=t.len())
-                .take_while(|&i| i == 0 || t[i - 1] != b'/')
-                .any(|i| go(rest, &t[i..])),
-            [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(glob.as_bytes(), text.as_bytes())
-}
+pub use bottle_git_gate_config::ref_glob::matches as glob_match;
 
 #[cfg(test)]
 mod tests {

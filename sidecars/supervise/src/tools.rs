@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bottle_egress_config::Route;
 use bottle_git_gate_config::Policy;
+use bottle_host_pattern::{HostName, HostPattern};
 use bottle_supervise_queue::{Change, CurrentConfig, Limits, Proposal, ProposalError, Tool};
 use rmcp::model::{JsonObject, Tool as ToolInfo, ToolAnnotations};
 use serde::Deserialize;
@@ -280,30 +281,13 @@ pub fn check_current(call: &Call, current: &CurrentConfig) -> Result<(), Refused
     Ok(())
 }
 
-/// The allowlist entry that lets `host` through, with the egress proxy's matching rules: case
-/// and a trailing dot do not matter, `*` matches any run of characters, and `*.x.com` also
-/// matches `x.com` itself.
+/// The allowlist entry that lets `host` through, read by `bottle-host-pattern` as the egress proxy
+/// reads it: case and a trailing dot do not matter, and `*` matches exactly one DNS label.
 pub fn allowed_by<'a>(allow: &'a [String], host: &str) -> Option<&'a String> {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = HostName::parse(host).ok()?;
     allow.iter().find(|entry| {
-        let pattern = entry.trim();
-        let pattern = pattern
-            .strip_prefix('[')
-            .and_then(|p| p.strip_suffix(']'))
-            .unwrap_or(pattern);
-        let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
-        pattern.strip_prefix("*.") == Some(host.as_str())
-            || wildcard(pattern.as_bytes(), host.as_bytes())
+        HostPattern::parse(entry.trim()).is_ok_and(|pattern| pattern.matches_host(&host))
     })
-}
-
-/// `*` matches any run of bytes, everything else itself.
-fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern {
-        [] => text.is_empty(),
-        [b'*', rest @ ..] => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
-        [c, rest @ ..] => text.first() == Some(c) && wildcard(rest, &text[1..]),
-    }
 }
 
 const WAITS: &str = "The call BLOCKS until a human operator decides, which can take minutes or \
@@ -562,8 +546,8 @@ pub fn all() -> Vec<ToolInfo> {
             LIST_EGRESS_ROUTES,
             "Read this bottle's current configuration, at once and without asking anyone: the \
              egress proxy's credential `routes` (token environment variable names, never \
-             values), the hosts the firewall allows (`allow`, globs: *.x.com also matches \
-             x.com), each `git` entry with its ref policy, and the `tools` (the -block tools this \
+             values), the hosts the firewall allows (`allow`; in a pattern `*` matches exactly \
+             one DNS label: *.x.com matches a.x.com, not x.com or a.b.x.com), each `git` entry with its ref policy, and the `tools` (the -block tools this \
              bottle can act on; empty means not stated). Call it before proposing a change, to \
              copy and edit the current values.",
             object_schema(json!({}), &[]),
@@ -728,11 +712,9 @@ mod tests {
         let fw =
             |url: &str| call("firewall-block", json!({"justification": "x", "url": url})).unwrap();
         assert!(check_current(&fw("https://example.com/"), &current).is_ok());
-        for url in [
-            "https://github.com/",
-            "https://api.GitHub.com/",
-            "http://pypi.org/",
-        ] {
+        // `*.github.com` covers one label below github.com, not github.com itself.
+        assert!(check_current(&fw("https://github.com/"), &current).is_ok());
+        for url in ["https://api.GitHub.com/", "http://pypi.org/"] {
             let e = check_current(&fw(url), &current).unwrap_err();
             assert!(e.message.contains("already allowed"), "{url}: {e}");
         }
@@ -764,11 +746,23 @@ mod tests {
     #[test]
     fn globs() {
         let allow = |p: &str, h: &str| allowed_by(&[p.to_owned()], h).is_some();
-        assert!(allow("*.x.com", "x.com"));
-        assert!(allow("*.x.com", "a.b.x.com"));
+        assert!(allow("*.x.com", "a.x.com"));
+        assert!(!allow("*.x.com", "x.com"));
+        assert!(!allow("*.x.com", "a.b.x.com"));
         assert!(!allow("*.x.com", "ax.com"));
         assert!(allow("X.com.", "x.com"));
         assert!(!allow("x.com", "y.x.com"));
-        assert!(allow("api-*.x.com", "api-eu.x.com"));
+        // `*` is a whole label: a partial-label entry is no pattern and allows nothing.
+        assert!(!allow("api-*.x.com", "api-eu.x.com"));
+    }
+
+    #[test]
+    fn star_matches_one_label_like_the_proxy() {
+        let allow = |p: &str, h: &str| allowed_by(&[p.to_owned()], h).is_some();
+        assert!(allow("registry.*.org", "registry.npmjs.org"));
+        assert!(!allow("registry.*.org", "registry.evil.example.org"));
+        for (pattern, host, expected) in bottle_host_pattern::conformance::CASES {
+            assert_eq!(allow(pattern, host), *expected, "{pattern} vs {host}");
+        }
     }
 }

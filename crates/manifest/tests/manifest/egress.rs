@@ -277,8 +277,14 @@ fn allowlists_hold_hosts_and_globs() {
         5,
         &["egress.allowlist[1]", "`x.com`"],
     );
-    let p = problem(fx.bottle("egress:\n  allowlist: [\"x.*\"]\n"));
-    assert!(p.message.contains("not a valid host glob"), "{p}");
+    // `*` is one whole label, anywhere in the name.
+    let bottle = fx
+        .bottle("egress:\n  allowlist: [\"registry.*.org\"]\n")
+        .unwrap();
+    assert_eq!(bottle.egress.allowlist, ["registry.*.org"]);
+    let p = problem(fx.bottle("egress:\n  allowlist: [\"api-*.x.com\"]\n"));
+    assert!(p.message.contains("not a valid host pattern"), "{p}");
+    assert!(p.to_string().contains("one whole label"), "{p}");
     let p = problem(fx.bottle("egress:\n  allowlist: [a.com, a.com]\n"));
     assert!(p.message.contains("`a.com` is listed twice"), "{p}");
 }

@@ -295,3 +295,21 @@ async fn dlp_warn_forwards_patterns() {
     let rec = h.audit_where(|r| r.decision == Decision::Allow).await;
     assert!(rec.reason.contains("aws-access-key-id"), "{rec:?}");
 }
+
+#[tokio::test]
+async fn a_star_in_the_allowlist_matches_one_label() {
+    let h = start(|c| c.allow.push("registry.*.test".into())).await;
+    for name in ["registry.npm.test", "registry.evil.npm.test"] {
+        let loopback = vec!["127.0.0.1".parse().unwrap()];
+        h.net.names.lock().unwrap().insert(name.into(), loopback);
+    }
+    // The probe sees the allowed variant arrive...
+    let (url, authority) = h.http_url("registry.npm.test", "/");
+    assert_eq!(h.get(&url, &authority, "").await.status, 200);
+    let dials = h.net.dials.lock().unwrap().len();
+    // ...and a host one label deeper is refused before anything is dialled.
+    let (url, authority) = h.http_url("registry.evil.npm.test", "/");
+    assert_eq!(h.get(&url, &authority, "").await.status, 403);
+    h.denied("registry.evil.npm.test").await;
+    assert_eq!(h.net.dials.lock().unwrap().len(), dials);
+}

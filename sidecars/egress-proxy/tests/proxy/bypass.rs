@@ -153,7 +153,21 @@ async fn encoded_path_escapes_from_a_route_allowlist() {
 async fn private_and_metadata_ip_literals() {
     // Every host passes the allowlist here: only the SSRF guard stands in the way.
     let h = start(|c| {
-        c.allow = vec!["*".into()];
+        c.allow = [
+            "127.0.0.1",
+            "169.254.169.254",
+            "::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+            "fd00:ec2::254",
+            "0.0.0.0",
+            "10.0.0.1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        ]
+        .map(String::from)
+        .to_vec();
         c.ssrf.allow_cidrs.clear();
     })
     .await;
@@ -167,6 +181,11 @@ async fn private_and_metadata_ip_literals() {
         ("100.64.0.1:443".into(), "100.64.0.1"),
         ("[fd00:ec2::254]:80".into(), "fd00:ec2::254"),
         ("0.0.0.0:80".into(), "0.0.0.0"),
+        ("[64:ff9b:1::a00:1]:443".into(), "64:ff9b:1::a00:1"),
+        (
+            "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:443".into(),
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        ),
     ] {
         let (_, r) = h.connect(&authority, None).await;
         assert_eq!(r.status, 403, "{authority}: {}", r.body);
