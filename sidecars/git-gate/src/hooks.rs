@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 
 use crate::config::{GateConfig, Repo};
 use crate::policy::{self, Update};
-use crate::{git, scan};
+use crate::{git, pushed, scan};
 
 /// One decision, as a JSON line on stderr (the sidecar's log).
 fn audit(repo: &str, what: &str, decision: &str, reason: &str) {
@@ -86,14 +86,21 @@ pub fn pre_receive(config_path: &Path, repo_name: &str) -> anyhow::Result<()> {
     // than fetched; the ones this mirror has mark what the upstream already holds.
     let upstream_tips = upstream_tips(&dir, repo)?;
     let scanner = scan::scanner(&config.secret_env)?;
-    for update in &updates {
-        if let Err(refusal) = check_update(&dir, repo, &scanner, update, &upstream_tips) {
+    // Every ref is checked before any is forwarded, and one refusal refuses them all: the push
+    // lands whole or not at all.
+    if let Err(refusal) = check_push(&dir, repo, &scanner, &updates, &upstream_tips) {
+        for update in &updates {
             audit(&repo.name, &update.name, "deny", &refusal);
-            bail!("{refusal}");
         }
+        bail!("{refusal}");
+    }
+    if let Err(e) = push(&dir, repo, &updates) {
+        for update in &updates {
+            audit(&repo.name, &update.name, "deny", &format!("{e:#}"));
+        }
+        return Err(e);
     }
     for update in &updates {
-        push(&dir, repo, update)?;
         audit(&repo.name, &update.name, "allow", "pushed to the upstream");
     }
     Ok(())
@@ -111,63 +118,64 @@ fn upstream_tips(dir: &Path, repo: &Repo) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-fn check_update(
+/// The policy for every ref, then the secret scan of everything the push would send.
+fn check_push(
     dir: &Path,
     repo: &Repo,
     scanner: &bottle_secret_scan::Scanner,
-    update: &Update,
+    updates: &[Update],
     upstream_tips: &[String],
 ) -> Result<(), String> {
-    let fast_forward = update.creates()
-        || update.deletes()
-        || git::is_ancestor(dir, repo, &update.old, &update.new);
-    policy::check(&repo.policy, update, fast_forward).map_err(|r| r.0)?;
-    if update.deletes() {
+    for update in updates {
+        let fast_forward = update.creates()
+            || update.deletes()
+            || git::is_ancestor(dir, repo, &update.old, &update.new);
+        policy::check(&repo.policy, update, fast_forward).map_err(|r| r.0)?;
+    }
+    let leaks =
+        pushed::leaks(dir, repo, scanner, updates, upstream_tips).map_err(|e| e.to_string())?;
+    if leaks.is_empty() {
         return Ok(());
     }
-    // Exactly the commits the upstream does not have yet.
-    let mut args = vec!["rev-list", update.new.as_str(), "--not", "--all"];
-    args.extend(upstream_tips.iter().map(String::as_str));
-    let commits = git::run(dir, repo, &args).map_err(|e| e.to_string())?;
-    for commit in commits.lines() {
-        let patch = git::run(
-            dir,
-            repo,
-            &[
-                "show",
-                "--format=",
-                "--unified=0",
-                "--no-color",
-                "--no-ext-diff",
-                // A single NUL makes git call a file binary and print no lines at all; a secret
-                // in such a file must still be seen.
-                "--text",
-                "--no-textconv",
-                commit,
-            ],
-        )
-        .map_err(|e| e.to_string())?;
-        if let Some(leak) = scan::scan_patch(scanner, commit, &patch).into_iter().next() {
-            return Err(format!(
-                "{leak}; remove it from the history (e.g. rewrite the commit) and push again"
-            ));
-        }
+    let mut said: Vec<String> = leaks
+        .iter()
+        .take(MAX_LEAKS_SAID)
+        .map(|l| l.to_string())
+        .collect();
+    if leaks.len() > MAX_LEAKS_SAID {
+        said.push(format!("and {} more", leaks.len() - MAX_LEAKS_SAID));
     }
-    Ok(())
+    Err(format!(
+        "{}; remove the secret from the history (e.g. rewrite the commit) and push again; \
+         no ref of this push was updated",
+        said.join("; ")
+    ))
 }
 
-fn push(dir: &Path, repo: &Repo, update: &Update) -> anyhow::Result<()> {
-    let refspec = if update.deletes() {
-        format!(":{}", update.name)
-    } else {
-        format!("{}:{}", update.new, update.name)
-    };
+/// How many findings a refusal lists.
+const MAX_LEAKS_SAID: usize = 10;
+
+/// Forward every update to the upstream in one atomic push: it takes all of them or none.
+fn push(dir: &Path, repo: &Repo, updates: &[Update]) -> anyhow::Result<()> {
+    let refspecs: Vec<String> = updates
+        .iter()
+        .map(|update| {
+            let force = if repo.policy.allow_force_push {
+                "+"
+            } else {
+                ""
+            };
+            if update.deletes() {
+                format!(":{}", update.name)
+            } else {
+                format!("{force}{}:{}", update.new, update.name)
+            }
+        })
+        .collect();
     // Pushing to the URL, not the remote, so no ref of this mirror moves inside the quarantine;
     // git moves them itself once this hook accepts.
-    let mut args = vec!["push", "--porcelain", repo.upstream.as_str(), &refspec];
-    if repo.policy.allow_force_push {
-        args.insert(1, "--force");
-    }
+    let mut args = vec!["push", "--porcelain", "--atomic", repo.upstream.as_str()];
+    args.extend(refspecs.iter().map(String::as_str));
     // The hook runs inside the push's quarantine; an upstream reached by a local path (tests)
     // would inherit that marker and refuse its own ref updates. Objects stay readable through
     // GIT_OBJECT_DIRECTORY, which git itself clears for the receiving side.
@@ -177,9 +185,10 @@ fn push(dir: &Path, repo: &Repo, update: &Update) -> anyhow::Result<()> {
         .output()
         .context("running git push")?;
     if !output.status.success() {
+        let names: Vec<&str> = updates.iter().map(|u| u.name.as_str()).collect();
         bail!(
             "the upstream refused {}: {}",
-            update.name,
+            names.join(", "),
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }

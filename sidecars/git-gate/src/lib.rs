@@ -13,6 +13,7 @@ pub mod config;
 pub mod git;
 pub mod hooks;
 pub mod policy;
+pub mod pushed;
 pub mod scan;
 pub mod serve;
 

@@ -306,3 +306,268 @@ fn a_restarted_gate_reuses_its_mirrors() {
     }
     assert!(cloned, "the restarted gate serves its existing mirror");
 }
+
+/// The bottle secret the gate is started with (`secret_env`), and a pattern secret.
+const EXACT: &str = "bottle-secret-value-3c9a11";
+const AWS: &str = "AKIAQWERTYUIOPASDFGH";
+/// What the positive controls carry instead of a secret.
+const HARMLESS: &str = "harmless-value-0000";
+
+/// Policy for the scan tests: any branch and any tag, so only the scan decides.
+const ANY_REF: &str = "{allowed_refs: [\"refs/heads/**\", \"refs/tags/**\"]}";
+
+impl Gate {
+    /// Every ref of the upstream with its value.
+    fn upstream_refs(&self) -> String {
+        ok(git(&self.root().join("up.git"), &["for-each-ref"]))
+    }
+}
+
+/// A fresh branch `name` at the upstream's main, with a clean tree.
+fn fresh(work: &Path, name: &str) {
+    ok(git(work, &["fetch", "--quiet", "origin"]));
+    ok(git(
+        work,
+        &["checkout", "--quiet", "-B", name, "origin/main"],
+    ));
+    ok(git(work, &["clean", "--quiet", "-fdx"]));
+}
+
+/// Build a push carrying `payload` (on refs named after `tag`); return the push's arguments.
+type Case = fn(work: &Path, tag: &str, payload: &str) -> Vec<String>;
+
+/// The same push lands with a harmless payload and is refused, whole, with the secret: the
+/// refusal says `expect` and rule, never the value, and no upstream ref moves.
+fn lands_clean_refused_with_secret(
+    gate: &Gate,
+    work: &Path,
+    case: Case,
+    secret: &str,
+    expect: &[&str],
+) {
+    let before = gate.upstream_refs();
+    let args = case(work, "clean", HARMLESS);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(git(work, &args));
+    let after_clean = gate.upstream_refs();
+    assert_ne!(
+        after_clean, before,
+        "the clean push {args:?} reached the upstream"
+    );
+
+    let args = case(work, "dirty", secret);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let push = git(work, &args);
+    let text = said(&push);
+    assert!(!push.status.success(), "{args:?} was accepted: {text}");
+    for wanted in expect.iter().chain(&["rule "]) {
+        assert!(
+            text.contains(wanted),
+            "the refusal should say `{wanted}`: {text}"
+        );
+    }
+    assert!(
+        !text.contains(secret),
+        "the refusal repeats the secret: {text}"
+    );
+    assert_eq!(
+        gate.upstream_refs(),
+        after_clean,
+        "{args:?} moved an upstream ref"
+    );
+}
+
+fn push_head(tag: &str) -> Vec<String> {
+    vec![
+        "push".into(),
+        "origin".into(),
+        format!("HEAD:refs/heads/{tag}"),
+    ]
+}
+
+fn in_message(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("msg-{tag}"));
+    ok(git(
+        work,
+        &[
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            &format!("subject\n\nnote {payload}"),
+        ],
+    ));
+    push_head(&format!("msg-{tag}"))
+}
+
+fn in_author(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("author-{tag}"));
+    let author = format!("Someone <{payload}@example.com>");
+    ok(git(
+        work,
+        &[
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "--author",
+            &author,
+            "-m",
+            "x",
+        ],
+    ));
+    push_head(&format!("author-{tag}"))
+}
+
+fn in_path(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("path-{tag}"));
+    commit(work, &format!("{payload}.txt"), "nothing here\n");
+    push_head(&format!("path-{tag}"))
+}
+
+fn in_plus_plus_line(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("pp-{tag}"));
+    // `git show` prints this line as `+++ token=…`, which a naive parser takes for a header.
+    commit(work, "pp.txt", &format!("first\n++ token={payload}\n"));
+    push_head(&format!("pp-{tag}"))
+}
+
+fn in_tag_message(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("tagmsg-{tag}"));
+    let name = format!("v-{tag}");
+    ok(git(
+        work,
+        &[
+            "tag",
+            "-a",
+            &name,
+            "-m",
+            &format!("release {payload}"),
+            "origin/main",
+        ],
+    ));
+    vec!["push".into(), "origin".into(), format!("refs/tags/{name}")]
+}
+
+fn blob_with(work: &Path, payload: &str) -> String {
+    std::fs::write(work.join("loose"), format!("key={payload}\n")).unwrap();
+    let blob = ok(git(work, &["hash-object", "-w", "loose"]));
+    std::fs::remove_file(work.join("loose")).unwrap();
+    blob.trim().to_owned()
+}
+
+fn blob_pushed_as_tag(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("blob-{tag}"));
+    let blob = blob_with(work, payload);
+    vec![
+        "push".into(),
+        "origin".into(),
+        format!("{blob}:refs/tags/blob-{tag}"),
+    ]
+}
+
+fn blob_under_annotated_tag(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("tagblob-{tag}"));
+    let blob = blob_with(work, payload);
+    let name = format!("tagblob-{tag}");
+    ok(git(work, &["tag", "-a", &name, "-m", "a blob", &blob]));
+    vec!["push".into(), "origin".into(), format!("refs/tags/{name}")]
+}
+
+fn tree_pushed_as_tag(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("tree-{tag}"));
+    std::fs::write(work.join("t.txt"), format!("ok\nkey={payload}\n")).unwrap();
+    ok(git(work, &["add", "t.txt"]));
+    let tree = ok(git(work, &["write-tree"])).trim().to_owned();
+    ok(git(work, &["reset", "--quiet"]));
+    vec![
+        "push".into(),
+        "origin".into(),
+        format!("{tree}:refs/tags/tree-{tag}"),
+    ]
+}
+
+fn in_merge_resolution(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("side-{tag}"));
+    commit(work, "side.txt", "side\n");
+    fresh(work, &format!("merge-{tag}"));
+    commit(work, "main.txt", "main\n");
+    ok(git(
+        work,
+        &[
+            "merge",
+            "--quiet",
+            "--no-ff",
+            "--no-commit",
+            &format!("side-{tag}"),
+        ],
+    ));
+    // Content only the merge adds, on top of both parents.
+    std::fs::write(work.join("evil.txt"), format!("key={payload}\n")).unwrap();
+    ok(git(work, &["add", "evil.txt"]));
+    ok(git(work, &["commit", "--quiet", "-m", "merge"]));
+    push_head(&format!("merge-{tag}"))
+}
+
+fn two_refs_one_dirty(work: &Path, tag: &str, payload: &str) -> Vec<String> {
+    fresh(work, &format!("also-{tag}"));
+    commit(work, "clean.txt", "clean\n");
+    fresh(work, &format!("two-{tag}"));
+    ok(git(
+        work,
+        &[
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            &format!("note {payload}"),
+        ],
+    ));
+    vec![
+        "push".into(),
+        "origin".into(),
+        format!("also-{tag}:refs/heads/also-{tag}"),
+        format!("HEAD:refs/heads/two-{tag}"),
+    ]
+}
+
+#[test]
+fn a_secret_in_any_part_of_a_commit_refuses_the_push() {
+    let gate = Gate::start(ANY_REF);
+    let work = gate.clone("work");
+    let cases: &[(Case, &str, &[&str])] = &[
+        (in_message, EXACT, &["message, line 3"]),
+        (in_author, EXACT, &["`author` field"]),
+        (in_path, EXACT, &["path holds a secret"]),
+        (in_plus_plus_line, AWS, &["pp.txt:2"]),
+        (in_merge_resolution, AWS, &["evil.txt:1"]),
+    ];
+    for (case, secret, expect) in cases {
+        lands_clean_refused_with_secret(&gate, &work, *case, secret, expect);
+    }
+}
+
+#[test]
+fn a_secret_in_tags_blobs_and_trees_refuses_the_push() {
+    let gate = Gate::start(ANY_REF);
+    let work = gate.clone("work");
+    let cases: &[(Case, &str, &[&str])] = &[
+        (in_tag_message, EXACT, &["tag object", "message, line 1"]),
+        (blob_pushed_as_tag, AWS, &["blob", "line 1"]),
+        (blob_under_annotated_tag, EXACT, &["blob", "line 1"]),
+        (tree_pushed_as_tag, AWS, &["tree", "t.txt:2"]),
+    ];
+    for (case, secret, expect) in cases {
+        lands_clean_refused_with_secret(&gate, &work, *case, secret, expect);
+    }
+}
+
+#[test]
+fn one_dirty_ref_refuses_every_ref_of_the_push() {
+    let gate = Gate::start(ANY_REF);
+    let work = gate.clone("work");
+    lands_clean_refused_with_secret(&gate, &work, two_refs_one_dirty, EXACT, &["message"]);
+    assert!(
+        !gate.upstream_refs().contains("also-dirty"),
+        "the clean ref of the refused push did not land either"
+    );
+}

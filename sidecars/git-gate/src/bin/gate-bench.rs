@@ -141,7 +141,7 @@ fn scan_throughput() {
     }
     let scanner = bottle_git_gate::scan::scanner(&[]).unwrap();
     let t = Instant::now();
-    let leaks = bottle_git_gate::scan::scan_patch(&scanner, "bench", &patch);
+    let leaks = bottle_git_gate::scan::scan_patch(&scanner, "bench", patch.as_bytes());
     let elapsed = t.elapsed();
     println!(
         "  scanner: {:.0} MiB of added lines in {:.0} ms = {:.0} MiB/s ({} findings)",
