@@ -1,20 +1,45 @@
 //! The two hooks git daemon runs: `access-hook` before every service, `pre-receive` on every push.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write as _};
+use std::mem::ManuallyDrop;
+use std::os::fd::{FromRawFd as _, RawFd};
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
 use crate::config::{GateConfig, Repo};
 use crate::policy::{self, Update};
+use crate::supervisor::LOG_FD_ENV;
 use crate::{git, pushed, scan};
 
-/// One decision, as a JSON line on stderr (the sidecar's log).
+/// One decision, as a JSON line in the sidecar's log: the supervisor's pipe when the hook runs
+/// under `serve` (git daemon hands a hook's stderr to the client only), else stderr.
 fn audit(repo: &str, what: &str, decision: &str, reason: &str) {
-    eprintln!(
-        "{}",
-        serde_json::json!({"repo": repo, "ref": what, "decision": decision, "reason": reason})
-    );
+    let line =
+        serde_json::json!({"repo": repo, "ref": what, "decision": decision, "reason": reason});
+    let line = format!("{line}\n");
+    if !write_to_decision_log(&line) {
+        eprint!("{line}");
+    }
+}
+
+/// Write `line` to the pipe [`LOG_FD_ENV`] names, if it is one; whether it was written.
+fn write_to_decision_log(line: &str) -> bool {
+    let Some(fd) = std::env::var(LOG_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse::<RawFd>().ok())
+    else {
+        return false;
+    };
+    // SAFETY: fstat on a descriptor number only reads its metadata (EBADF if not open).
+    let mut stat = unsafe { std::mem::zeroed::<libc::stat>() };
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return false;
+    }
+    // SAFETY: an open pipe inherited from the supervisor; ManuallyDrop leaves it open.
+    let mut pipe = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    // One write: lines up to PIPE_BUF never interleave with another hook's.
+    pipe.write_all(line.as_bytes()).is_ok()
 }
 
 /// The repository a daemon path names (`/<name>.git` under the base path).

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod pushed;
 pub mod scan;
 pub mod serve;
+pub mod supervisor;
 
 /// The environment switch that lets tests use a local upstream (a path or `file://` URL).
 /// Production refuses anything but `ssh://`.

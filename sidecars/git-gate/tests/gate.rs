@@ -1,20 +1,34 @@
 //! The gate against real git: a local upstream (under the test switch), the real `serve` on a
 //! loopback port, and the real git client.
 
+use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 struct Gate {
     dir: tempfile::TempDir,
     child: Child,
     port: u16,
+    /// The gate's stdout, line by line, as it arrives.
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Gate {
     fn drop(&mut self) {
-        // Stop exactly the daemon this test started.
+        // Stop exactly the gate this test started, the way a container stop does, so it takes
+        // its daemon along; SIGKILL only if it does not.
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -54,8 +68,40 @@ fn said(output: &Output) -> String {
     )
 }
 
+/// How the gate process is started.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Launcher {
+    /// Directly, as a child of the test.
+    Direct,
+    /// As PID 1 of a new user and PID namespace, as in a container.
+    Pid1,
+}
+
+impl Launcher {
+    fn command(self) -> Command {
+        match self {
+            Launcher::Direct => Command::new("env"),
+            Launcher::Pid1 => {
+                let mut unshare = Command::new("unshare");
+                unshare.args([
+                    "--user",
+                    "--map-root-user",
+                    "--pid",
+                    "--fork",
+                    "--kill-child",
+                ]);
+                unshare
+            }
+        }
+    }
+}
+
 impl Gate {
     fn start(policy: &str) -> Gate {
+        Gate::start_with(policy, Launcher::Direct)
+    }
+
+    fn start_with(policy: &str, launcher: Launcher) -> Gate {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         ok(git(root, &["init", "--bare", "--quiet", "up.git"]));
@@ -80,16 +126,32 @@ impl Gate {
             root.join("up.git").display()
         );
         std::fs::write(root.join("gate.yaml"), config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_bottle-git-gate"))
+        let mut command = launcher.command();
+        command
+            .arg(env!("CARGO_BIN_EXE_bottle-git-gate"))
             .args(["serve", "--config"])
             .arg(root.join("gate.yaml"))
             .arg("--data")
             .arg(root.join("data"))
             .env(bottle_git_gate::ALLOW_LOCAL_UPSTREAM, "1")
             .env("GATE_TEST_SECRET", "bottle-secret-value-3c9a11")
-            .spawn()
-            .unwrap();
-        let gate = Gate { dir, child, port };
+            .stdout(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let sink = Arc::clone(&stdout);
+        // Drained all along: a full pipe would stall the gate's log.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let gate = Gate {
+            dir,
+            child,
+            port,
+            stdout,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return gate;
@@ -283,8 +345,8 @@ fn a_secret_in_a_file_git_calls_binary_is_still_found() {
 fn a_restarted_gate_reuses_its_mirrors() {
     let mut gate = Gate::start("{}");
     gate.clone("first");
-    let _ = gate.child.kill();
-    let _ = gate.child.wait();
+    let pid = gate.child.id();
+    assert!(gate.terminate(pid), "the first gate stopped");
     gate.child = Command::new(env!("CARGO_BIN_EXE_bottle-git-gate"))
         .args(["serve", "--config"])
         .arg(gate.root().join("gate.yaml"))
@@ -570,4 +632,112 @@ fn one_dirty_ref_refuses_every_ref_of_the_push() {
         !gate.upstream_refs().contains("also-dirty"),
         "the clean ref of the refused push did not land either"
     );
+}
+
+impl Gate {
+    /// Wait (generously) for a stdout line containing every one of `parts`.
+    fn stdout_line(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.stdout.lock().unwrap().clone();
+            if let Some(line) = lines.iter().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stdout line with {parts:?}; stdout: {lines:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Send SIGTERM to `pid` and wait (generously) for the gate process to end.
+    fn terminate(&mut self, pid: u32) -> bool {
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        assert!(kill.unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn listening(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+    }
+}
+
+#[test]
+fn decision_lines_reach_the_gates_stdout() {
+    let gate = Gate::start("{protected: [main]}");
+    let work = gate.clone("work");
+    ok(git(&work, &["checkout", "--quiet", "-b", "feature"]));
+    commit(&work, "ok.txt", "fine\n");
+    ok(git(&work, &["push", "--quiet", "origin", "feature"]));
+    let allowed = gate.stdout_line(&["refs/heads/feature", "\"decision\":\"allow\""]);
+    assert!(allowed.contains("\"repo\":\"app\""), "{allowed}");
+    let refused = git(&work, &["push", "origin", "feature:main"]);
+    assert!(!refused.status.success());
+    let denied = gate.stdout_line(&["refs/heads/main", "\"decision\":\"deny\""]);
+    assert!(denied.contains("protected"), "{denied}");
+}
+
+#[test]
+fn sigterm_stops_the_gate_and_its_daemon() {
+    let mut gate = Gate::start("{}");
+    gate.clone("work");
+    assert!(gate.listening(), "the probe sees the running daemon");
+    let pid = gate.child.id();
+    assert!(gate.terminate(pid), "the gate did not exit after SIGTERM");
+    assert!(
+        gate.child.try_wait().unwrap().unwrap().success(),
+        "a stop is a clean exit"
+    );
+    assert!(!gate.listening(), "the daemon stopped with the gate");
+    let stopped = gate.stdout_line(&["\"event\":\"stopped\""]);
+    assert!(
+        stopped.contains("signal 15"),
+        "the daemon ended by SIGTERM, not the SIGKILL fallback: {stopped}"
+    );
+}
+
+/// The PID of the single child of `pid` (the gate under `unshare --fork`).
+fn only_child(pid: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if let Some(child) = children.split_whitespace().next() {
+            return child.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "unshare never started the gate");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_stops_the_gate_when_it_is_pid_1() {
+    let usable = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--pid", "--fork", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!("SKIPPED: this machine does not allow user+PID namespaces (`unshare -Urpf`)");
+        return;
+    }
+    let mut gate = Gate::start_with("{}", Launcher::Pid1);
+    gate.clone("work");
+    assert!(gate.listening(), "the probe sees the running daemon");
+    // PID 1 of the namespace only gets the signals it has a handler for.
+    let gate_pid = only_child(gate.child.id());
+    assert!(
+        gate.terminate(gate_pid),
+        "the gate as PID 1 ignored SIGTERM"
+    );
+    assert!(!gate.listening(), "the daemon stopped with the gate");
 }
