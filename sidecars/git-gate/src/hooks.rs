@@ -109,11 +109,11 @@ pub fn pre_receive(config_path: &Path, repo_name: &str) -> anyhow::Result<()> {
         .collect();
     // Refs cannot move inside pre-receive's quarantine, so the upstream's tips are listed rather
     // than fetched; the ones this mirror has mark what the upstream already holds.
-    let upstream_tips = upstream_tips(&dir, repo)?;
+    let upstream = upstream_state(&dir, repo)?;
     let scanner = scan::scanner(&config.secret_env)?;
     // Every ref is checked before any is forwarded, and one refusal refuses them all: the push
     // lands whole or not at all.
-    if let Err(refusal) = check_push(&dir, repo, &scanner, &updates, &upstream_tips) {
+    if let Err(refusal) = check_push(&dir, repo, &scanner, &updates, &upstream) {
         for update in &updates {
             audit(&repo.name, &update.name, "deny", &refusal);
         }
@@ -131,54 +131,94 @@ pub fn pre_receive(config_path: &Path, repo_name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The upstream's branch and tag tips that exist in this mirror.
-fn upstream_tips(dir: &Path, repo: &Repo) -> anyhow::Result<Vec<String>> {
-    let listed = git::run(dir, repo, &["ls-remote", "origin"])
+/// What the upstream holds, listed just before a push.
+struct Upstream {
+    /// Its branch and tag tips that exist in this mirror.
+    tips: Vec<String>,
+    /// Its default branch (the branch its HEAD names), if it has one.
+    default_branch: Option<String>,
+}
+
+/// List the upstream: refs cannot move inside pre-receive's quarantine, so its tips are listed
+/// rather than fetched; the ones this mirror has mark what the upstream already holds.
+fn upstream_state(dir: &Path, repo: &Repo) -> anyhow::Result<Upstream> {
+    let listed = git::run(dir, repo, &["ls-remote", "--symref", "origin"])
         .map_err(|e| anyhow::anyhow!("cannot reach the upstream before pushing: {}", e.stderr))?;
-    Ok(listed
+    let default_branch = listed.lines().find_map(|line| {
+        let (target, name) = line.strip_prefix("ref: ")?.split_once('\t')?;
+        (name == "HEAD").then(|| target.strip_prefix("refs/heads/"))?
+    });
+    let tips = listed
         .lines()
+        .filter(|line| !line.starts_with("ref: "))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|id| git::run(dir, repo, &["cat-file", "-e", id]).is_ok())
         .map(str::to_owned)
-        .collect())
+        .collect();
+    Ok(Upstream {
+        tips,
+        default_branch: default_branch.map(str::to_owned),
+    })
 }
 
-/// The policy for every ref, then the secret scan of everything the push would send.
+/// The policy for every ref, then the secret scan of everything the push would send, then the
+/// CI definitions its commits change.
 fn check_push(
     dir: &Path,
     repo: &Repo,
     scanner: &bottle_secret_scan::Scanner,
     updates: &[Update],
-    upstream_tips: &[String],
+    upstream: &Upstream,
 ) -> Result<(), String> {
     for update in updates {
-        let fast_forward = update.creates()
-            || update.deletes()
-            || git::is_ancestor(dir, repo, &update.old, &update.new);
-        policy::check(&repo.policy, update, fast_forward).map_err(|r| r.0)?;
+        let facts = policy::Facts {
+            fast_forward: update.creates()
+                || update.deletes()
+                || git::is_ancestor(dir, repo, &update.old, &update.new),
+            default_branch: upstream.default_branch.clone(),
+        };
+        policy::check(&repo.policy, update, &facts).map_err(|r| r.0)?;
     }
-    let leaks =
-        pushed::leaks(dir, repo, scanner, updates, upstream_tips).map_err(|e| e.to_string())?;
-    if leaks.is_empty() {
-        return Ok(());
+    let inspection = pushed::inspect(
+        dir,
+        repo,
+        scanner,
+        updates,
+        &upstream.tips,
+        !repo.policy.allow_ci_changes,
+    )
+    .map_err(|e| e.to_string())?;
+    if !inspection.leaks.is_empty() {
+        return Err(format!(
+            "{}; remove the secret from the history (e.g. rewrite the commit) and push again; \
+             no ref of this push was updated",
+            listed(&inspection.leaks)
+        ));
     }
-    let mut said: Vec<String> = leaks
+    if !inspection.ci_changes.is_empty() {
+        return Err(format!(
+            "{}; no ref of this push was updated",
+            listed(&inspection.ci_changes)
+        ));
+    }
+    Ok(())
+}
+
+/// The first [`MAX_FINDINGS_SAID`] findings, and how many more.
+fn listed<T: std::fmt::Display>(findings: &[T]) -> String {
+    let mut said: Vec<String> = findings
         .iter()
-        .take(MAX_LEAKS_SAID)
-        .map(|l| l.to_string())
+        .take(MAX_FINDINGS_SAID)
+        .map(T::to_string)
         .collect();
-    if leaks.len() > MAX_LEAKS_SAID {
-        said.push(format!("and {} more", leaks.len() - MAX_LEAKS_SAID));
+    if findings.len() > MAX_FINDINGS_SAID {
+        said.push(format!("and {} more", findings.len() - MAX_FINDINGS_SAID));
     }
-    Err(format!(
-        "{}; remove the secret from the history (e.g. rewrite the commit) and push again; \
-         no ref of this push was updated",
-        said.join("; ")
-    ))
+    said.join("; ")
 }
 
 /// How many findings a refusal lists.
-const MAX_LEAKS_SAID: usize = 10;
+const MAX_FINDINGS_SAID: usize = 10;
 
 /// Forward every update to the upstream in one atomic push: it takes all of them or none.
 fn push(dir: &Path, repo: &Repo, updates: &[Update]) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 //! The configuration (`/etc/bottle/git-gate.yaml`) is written by the `git-gate` plugin; the hooks
 //! re-read it on every invocation, so a policy change takes effect with the next push.
 
+pub mod ci;
 pub mod config;
 pub mod git;
 pub mod hooks;

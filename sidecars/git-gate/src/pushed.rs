@@ -9,35 +9,109 @@ use std::path::Path;
 
 use bottle_secret_scan::Scanner;
 
+use crate::ci::{self, CiChange};
 use crate::config::Repo;
 use crate::git::{self, GitError};
 use crate::policy::Update;
 use crate::scan::{self, Kind, Leak};
 
-/// Every secret in what `updates` would send to an upstream holding `upstream_tips`.
-pub fn leaks(
+/// What a push would send, inspected.
+#[derive(Debug, Default)]
+pub struct Inspection {
+    /// Every secret in it.
+    pub leaks: Vec<Leak>,
+    /// Every CI definition its new commits change (only when asked for).
+    pub ci_changes: Vec<CiChange>,
+}
+
+/// Inspect what `updates` would send to an upstream holding `upstream_tips`; list CI definition
+/// changes when `ci_changes` is set.
+pub fn inspect(
     dir: &Path,
     repo: &Repo,
     scanner: &Scanner,
     updates: &[Update],
     upstream_tips: &[String],
-) -> Result<Vec<Leak>, GitError> {
-    let mut leaks = Vec::new();
+    ci_changes: bool,
+) -> Result<Inspection, GitError> {
+    let mut inspection = Inspection::default();
     let mut commit_tips = Vec::new();
     for update in updates.iter().filter(|u| !u.deletes()) {
-        leaks.extend(scan::scan_ref_name(scanner, &update.name));
-        leaks.extend(peel(dir, repo, scanner, &update.new, &mut commit_tips)?);
+        inspection
+            .leaks
+            .extend(scan::scan_ref_name(scanner, &update.name));
+        inspection
+            .leaks
+            .extend(peel(dir, repo, scanner, &update.new, &mut commit_tips)?);
     }
-    if !commit_tips.is_empty() {
-        leaks.extend(new_commits(
-            dir,
-            repo,
-            scanner,
-            &commit_tips,
-            upstream_tips,
-        )?);
+    if commit_tips.is_empty() {
+        return Ok(inspection);
     }
-    Ok(leaks)
+    let range = Range::new(&commit_tips, upstream_tips);
+    inspection
+        .leaks
+        .extend(new_commits(dir, repo, scanner, &range)?);
+    if ci_changes {
+        inspection.ci_changes = changed_paths(dir, repo, &range)?
+            .into_iter()
+            .filter(|change| ci::is_ci_path(&change.path))
+            .collect();
+    }
+    Ok(inspection)
+}
+
+/// The revision arguments for the new commits: the tips, `--not`, the upstream's tips.
+struct Range(Vec<String>);
+
+impl Range {
+    fn new(tips: &[String], upstream_tips: &[String]) -> Range {
+        let mut args = tips.to_vec();
+        args.push("--not".into());
+        args.extend(upstream_tips.iter().cloned());
+        Range(args)
+    }
+
+    fn args(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// Every path the new commits add, change or delete, against every parent.
+fn changed_paths(dir: &Path, repo: &Repo, range: &Range) -> Result<Vec<CiChange>, GitError> {
+    let marker = marker_format();
+    let mut args = vec![
+        "-c",
+        "core.quotePath=false",
+        "-c",
+        "log.showRoot=true",
+        "log",
+        &marker,
+        "--name-only",
+        "--diff-merges=separate",
+        "--no-renames",
+    ];
+    args.extend(range.args());
+    let listing = git::run_bytes(dir, repo, &args)?;
+    let mut commit = String::new();
+    let mut changes = Vec::new();
+    for line in listing.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match line.strip_prefix(scan::COMMIT_MARKER) {
+            Some(id) => commit = String::from_utf8_lossy(id).trim().to_owned(),
+            None => changes.push(CiChange {
+                commit: commit.clone(),
+                path: scan::git_path(line),
+            }),
+        }
+    }
+    Ok(changes)
+}
+
+/// `--format=` printing [`scan::COMMIT_MARKER`] and the commit id.
+fn marker_format() -> String {
+    format!(
+        "--format={}%H",
+        String::from_utf8_lossy(scan::COMMIT_MARKER).replace('\0', "%x00")
+    )
 }
 
 /// Follow `id` through annotated tags (scanning each) to a commit (remembered in `commit_tips`),
@@ -127,15 +201,10 @@ fn new_commits(
     dir: &Path,
     repo: &Repo,
     scanner: &Scanner,
-    tips: &[String],
-    upstream_tips: &[String],
+    range: &Range,
 ) -> Result<Vec<Leak>, GitError> {
-    let mut range: Vec<&str> = tips.iter().map(String::as_str).collect();
-    range.push("--not");
-    range.extend(upstream_tips.iter().map(String::as_str));
-
     let mut args = vec!["rev-list"];
-    args.extend(&range);
+    args.extend(range.args());
     let ids: Vec<String> = git::run(dir, repo, &args)?
         .lines()
         .map(str::to_owned)
@@ -145,10 +214,7 @@ fn new_commits(
         .flat_map(|c| scan::scan_object(scanner, Kind::Commit, &c.id, &c.content))
         .collect();
 
-    let marker = format!(
-        "--format={}%H",
-        String::from_utf8_lossy(scan::COMMIT_MARKER).replace('\0', "%x00")
-    );
+    let marker = marker_format();
     let mut args = vec![
         // Paths quoted only where they must be; the root commit's diff shown too; the prefixes
         // fixed whatever the configuration says.
@@ -172,7 +238,7 @@ fn new_commits(
         "--src-prefix=a/",
         "--dst-prefix=b/",
     ];
-    args.extend(&range);
+    args.extend(range.args());
     let patch = git::run_bytes(dir, repo, &args)?;
     leaks.extend(scan::scan_patch(scanner, "", &patch));
     Ok(leaks)

@@ -197,15 +197,24 @@ pub fn scan_patch(scanner: &Scanner, commit: &str, patch: &[u8]) -> Vec<Leak> {
     leaks
 }
 
+/// A path as git prints it: C-quoted when it has special characters.
+pub fn git_path(raw: &[u8]) -> String {
+    String::from_utf8_lossy(&unquoted(raw)).into_owned()
+}
+
+fn unquoted(raw: &[u8]) -> Vec<u8> {
+    if raw.first() == Some(&b'"') {
+        unquote(raw)
+    } else {
+        raw.to_vec()
+    }
+}
+
 /// The path of a `+++ ` line: `b/<path>`, C-quoted when git quotes it, `/dev/null` for a
 /// deletion (empty). git ends the line with a tab when the path has a space.
 fn new_path(raw: &[u8]) -> String {
     let raw = raw.strip_suffix(b"\t").unwrap_or(raw);
-    let path = if raw.first() == Some(&b'"') {
-        unquote(raw)
-    } else {
-        raw.to_vec()
-    };
+    let path = unquoted(raw);
     if path == b"/dev/null" {
         return String::new();
     }

