@@ -143,13 +143,12 @@ pub fn scan_patch(scanner: &Scanner, commit: &str, patch: &[u8]) -> Vec<Leak> {
             Patch::Hunk { old, new } => {
                 match text.first() {
                     Some(b'+') => {
-                        let at = Place::Line {
+                        // The place is built only for a finding: this loop runs per added line.
+                        let at = || Place::Line {
                             file: file.clone(),
                             line,
                         };
-                        leaks.extend(find(scanner, &text[1..], Kind::Commit, &commit, || {
-                            at.clone()
-                        }));
+                        leaks.extend(find(scanner, &text[1..], Kind::Commit, &commit, at));
                         line += 1;
                         *new = new.saturating_sub(1);
                     }
