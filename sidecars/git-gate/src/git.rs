@@ -72,12 +72,32 @@ pub struct Object {
 
 /// Read many objects with one `git cat-file --batch`.
 pub fn objects(dir: &Path, repo: &Repo, ids: &[String]) -> Result<Vec<Object>, GitError> {
-    let failed = |stderr: String| GitError {
+    let out = cat_file(dir, repo, "--batch", ids)?;
+    parse_batch(&out).map_err(|stderr| GitError {
         args: "cat-file --batch".into(),
+        stderr,
+    })
+}
+
+/// The ones of `ids` this repository has, with one `git cat-file --batch-check`.
+pub fn existing(dir: &Path, repo: &Repo, ids: &[String]) -> Result<Vec<String>, GitError> {
+    let out = cat_file(dir, repo, "--batch-check=%(objectname)", ids)?;
+    // A missing object is answered `<id> missing`; a present one by its bare id.
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .filter(|line| !line.contains(' '))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Feed `ids` to `git cat-file <mode>` and return what it printed.
+fn cat_file(dir: &Path, repo: &Repo, mode: &str, ids: &[String]) -> Result<Vec<u8>, GitError> {
+    let failed = |stderr: String| GitError {
+        args: format!("cat-file {mode}"),
         stderr,
     };
     let mut child = command(dir, repo)
-        .args(["cat-file", "--batch"])
+        .args(["cat-file", mode])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,7 +114,7 @@ pub fn objects(dir: &Path, repo: &Repo, ids: &[String]) -> Result<Vec<Object>, G
     if !output.status.success() {
         return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
     }
-    parse_batch(&output.stdout).map_err(failed)
+    Ok(output.stdout)
 }
 
 /// Parse `<id> <type> <size>\n<content>\n` records; `<id> missing` is an error.

@@ -148,13 +148,14 @@ fn upstream_state(dir: &Path, repo: &Repo) -> anyhow::Result<Upstream> {
         let (target, name) = line.strip_prefix("ref: ")?.split_once('\t')?;
         (name == "HEAD").then(|| target.strip_prefix("refs/heads/"))?
     });
-    let tips = listed
+    let listed_tips: Vec<String> = listed
         .lines()
         .filter(|line| !line.starts_with("ref: "))
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|id| git::run(dir, repo, &["cat-file", "-e", id]).is_ok())
         .map(str::to_owned)
         .collect();
+    let tips = git::existing(dir, repo, &listed_tips)
+        .map_err(|e| anyhow::anyhow!("listing the upstream's tips: {e}"))?;
     Ok(Upstream {
         tips,
         default_branch: default_branch.map(str::to_owned),
