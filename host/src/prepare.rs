@@ -237,6 +237,7 @@ fn git_view(repo: &bottle_manifest::GitRepo) -> Value {
         "allow_force_push": repo.allow_force_push,
         "allowed_refs": repo.allowed_refs,
         "allow_delete": repo.allow_delete,
+        "allow_ci_changes": repo.allow_ci_changes,
     })
 }
 

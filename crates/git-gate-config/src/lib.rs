@@ -20,11 +20,14 @@
 //!     allow_force_push: false                    # non-fast-forward updates (never on protected)
 //!     allowed_refs: []                           # when not empty, the only refs it may update
 //!     allow_delete: false                        # deleting refs
+//!     allow_ci_changes: false                    # commits changing CI definitions
 //! ```
 //!
 //! The gate talks ssh to each upstream with `identity_file`, checking the host key strictly against
 //! `known_hosts` (host names in OpenSSH syntax, `[host]:port` off port 22). The policy fields are
-//! those of the manifest's `git` entry, passed through unchanged.
+//! those of the manifest's `git` entry, passed through unchanged. The gate's safer defaults: an empty
+//! `protected` protects the upstream's default branch; tags need a `refs/tags/…` glob in
+//! `allowed_refs`; CI definitions need `allow_ci_changes`.
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +84,9 @@ pub struct Policy {
     /// Whether the agent may delete refs.
     #[serde(default)]
     pub allow_delete: bool,
+    /// Whether the agent may push commits that change CI definitions (`.github/workflows/`, …).
+    #[serde(default)]
+    pub allow_ci_changes: bool,
 }
 
 /// Whether `name` is a plain repository name: one path component of `[A-Za-z0-9._-]`, not

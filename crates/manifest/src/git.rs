@@ -40,6 +40,8 @@ pub struct GitRepo {
     pub allowed_refs: Vec<String>,
     /// Whether the agent may delete remote refs.
     pub allow_delete: bool,
+    /// Whether the agent may push commits that change CI definitions (`.github/workflows/`, …).
+    pub allow_ci_changes: bool,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +65,8 @@ pub(crate) struct GitFields {
     allowed_refs: Vec<String>,
     #[serde(default, deserialize_with = "strict::nullable")]
     allow_delete: bool,
+    #[serde(default, deserialize_with = "strict::nullable")]
+    allow_ci_changes: bool,
 }
 
 impl Section for GitRepo {
@@ -78,6 +82,7 @@ impl Section for GitRepo {
         "allow_force_push",
         "allowed_refs",
         "allow_delete",
+        "allow_ci_changes",
     ];
     type Fields = GitFields;
 
@@ -92,6 +97,7 @@ impl Section for GitRepo {
             allow_force_push: f.allow_force_push,
             allowed_refs: f.allowed_refs,
             allow_delete: f.allow_delete,
+            allow_ci_changes: f.allow_ci_changes,
         })
     }
 }

@@ -17,6 +17,7 @@
 //!   allow_force_push: false
 //!   allowed_refs: []
 //!   allow_delete: false
+//!   allow_ci_changes: false
 //! ```
 //!
 //! # Output
@@ -104,6 +105,9 @@ pub struct RepoSpec {
     /// Whether the agent may delete refs.
     #[serde(default)]
     pub allow_delete: bool,
+    /// Whether the agent may push commits that change CI definitions.
+    #[serde(default)]
+    pub allow_ci_changes: bool,
 }
 
 /// An ssh upstream, parsed.
@@ -502,6 +506,7 @@ fn gate_repo(repo: &RepoSpec) -> GateRepo {
             allow_force_push: repo.allow_force_push,
             allowed_refs: repo.allowed_refs.clone(),
             allow_delete: repo.allow_delete,
+            allow_ci_changes: repo.allow_ci_changes,
         },
     }
 }

@@ -43,7 +43,8 @@ fn config() -> String {
             "protected": [],
             "allow_force_push": true,
             "allowed_refs": ["refs/heads/agent/*"],
-            "allow_delete": true
+            "allow_delete": true,
+            "allow_ci_changes": true
         }
     ]})
     .to_string()

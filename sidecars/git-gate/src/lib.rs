@@ -9,12 +9,15 @@
 //! The configuration (`/etc/bottle/git-gate.yaml`) is written by the `git-gate` plugin; the hooks
 //! re-read it on every invocation, so a policy change takes effect with the next push.
 
+pub mod ci;
 pub mod config;
 pub mod git;
 pub mod hooks;
 pub mod policy;
+pub mod pushed;
 pub mod scan;
 pub mod serve;
+pub mod supervisor;
 
 /// The environment switch that lets tests use a local upstream (a path or `file://` URL).
 /// Production refuses anything but `ssh://`.

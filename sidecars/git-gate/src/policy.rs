@@ -49,14 +49,41 @@ fn is_zero(id: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
-/// Check one update; `fast_forward` says whether `new` descends from `old` (for updates).
-pub fn check(policy: &Policy, update: &Update, fast_forward: bool) -> Result<(), Refusal> {
+/// What the gate knows about an update beyond the update itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Whether `new` descends from `old` (for updates).
+    pub fast_forward: bool,
+    /// The upstream's default branch (its HEAD), if it has one.
+    pub default_branch: Option<String>,
+}
+
+/// Check one update.
+pub fn check(policy: &Policy, update: &Update, facts: &Facts) -> Result<(), Refusal> {
     let branch = update.branch();
     if let Some(b) = branch
         && policy.protected.iter().any(|glob| glob_match(glob, b))
     {
         return Err(Refusal(format!(
             "{} is protected: the gate never updates it; push to another branch",
+            update.name
+        )));
+    }
+    if policy.protected.is_empty()
+        && let Some(b) = branch
+        && facts.default_branch.as_deref() == Some(b)
+    {
+        return Err(Refusal(format!(
+            "{} is the upstream's default branch, which the gate protects when the bottle's git \
+             entry lists no `protected` branches; push to another branch, or set `protected:` \
+             in the git entry to choose the protected branches yourself",
+            update.name
+        )));
+    }
+    if update.name.starts_with("refs/tags/") && !names_tags(policy) {
+        return Err(Refusal(format!(
+            "{} is a tag, and this bottle may not push tags (tags often trigger releases); to \
+             allow it, add a tag glob such as `refs/tags/*` to `allowed_refs` in the git entry",
             update.name
         )));
     }
@@ -78,7 +105,7 @@ pub fn check(policy: &Policy, update: &Update, fast_forward: bool) -> Result<(),
             update.name
         )));
     }
-    if !update.creates() && !update.deletes() && !fast_forward && !policy.allow_force_push {
+    if !update.creates() && !update.deletes() && !facts.fast_forward && !policy.allow_force_push {
         return Err(Refusal(format!(
             "{} would be force-pushed (not a fast-forward); rebase on the upstream and push again",
             update.name
@@ -88,6 +115,15 @@ pub fn check(policy: &Policy, update: &Update, fast_forward: bool) -> Result<(),
 }
 
 pub use bottle_git_gate_config::ref_glob::matches as glob_match;
+
+/// Whether `allowed_refs` names tags: only then may the agent push any.
+fn names_tags(policy: &Policy) -> bool {
+    policy
+        .allowed_refs
+        .iter()
+        .any(|glob| glob.starts_with("refs/tags/"))
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -113,41 +149,86 @@ mod tests {
         assert!(!glob_match("main", "mainline"));
     }
 
+    fn ff(fast_forward: bool) -> Facts {
+        Facts {
+            fast_forward,
+            default_branch: None,
+        }
+    }
+
+    #[test]
+    fn the_default_branch_is_protected_when_nothing_else_is() {
+        let facts = Facts {
+            fast_forward: true,
+            default_branch: Some("trunk".into()),
+        };
+        let open = Policy::default();
+        let refusal = check(&open, &update("a", "b", "refs/heads/trunk"), &facts).unwrap_err();
+        assert!(refusal.0.contains("default branch") && refusal.0.contains("`protected:`"));
+        assert!(check(&open, &update("a", "b", "refs/heads/feature"), &facts).is_ok());
+        let chosen = Policy {
+            protected: vec!["release/*".into()],
+            ..Policy::default()
+        };
+        assert!(check(&chosen, &update("a", "b", "refs/heads/trunk"), &facts).is_ok());
+    }
+
+    #[test]
+    fn tags_need_a_tag_glob_in_allowed_refs() {
+        let refusal = check(
+            &Policy::default(),
+            &update(Z, "b", "refs/tags/v1"),
+            &ff(true),
+        );
+        assert!(
+            refusal
+                .unwrap_err()
+                .0
+                .contains("`refs/tags/*` to `allowed_refs`")
+        );
+        let tags = Policy {
+            allowed_refs: vec!["refs/tags/v*".into(), "agent/*".into()],
+            ..Policy::default()
+        };
+        assert!(check(&tags, &update(Z, "b", "refs/tags/v1"), &ff(true)).is_ok());
+        assert!(check(&tags, &update(Z, "b", "refs/heads/agent/x"), &ff(true)).is_ok());
+    }
+
     #[test]
     fn decisions() {
         let policy = Policy {
             protected: vec!["main".into()],
             ..Policy::default()
         };
-        assert!(check(&policy, &update("a", "b", "refs/heads/main"), true).is_err());
-        assert!(check(&policy, &update("a", "b", "refs/heads/feature"), true).is_ok());
+        assert!(check(&policy, &update("a", "b", "refs/heads/main"), &ff(true)).is_err());
+        assert!(check(&policy, &update("a", "b", "refs/heads/feature"), &ff(true)).is_ok());
         assert!(
-            check(&policy, &update("a", "b", "refs/heads/feature"), false)
+            check(&policy, &update("a", "b", "refs/heads/feature"), &ff(false))
                 .unwrap_err()
                 .0
                 .contains("force-pushed")
         );
         assert!(
-            check(&policy, &update("a", Z, "refs/heads/feature"), false)
+            check(&policy, &update("a", Z, "refs/heads/feature"), &ff(false))
                 .unwrap_err()
                 .0
                 .contains("deleting")
         );
-        assert!(check(&policy, &update(Z, "b", "refs/heads/new"), false).is_ok());
+        assert!(check(&policy, &update(Z, "b", "refs/heads/new"), &ff(false)).is_ok());
         let force = Policy {
             allow_force_push: true,
             allow_delete: true,
             ..Policy::default()
         };
-        assert!(check(&force, &update("a", "b", "refs/heads/x"), false).is_ok());
-        assert!(check(&force, &update("a", Z, "refs/heads/x"), false).is_ok());
+        assert!(check(&force, &update("a", "b", "refs/heads/x"), &ff(false)).is_ok());
+        assert!(check(&force, &update("a", Z, "refs/heads/x"), &ff(false)).is_ok());
         let only = Policy {
             allowed_refs: vec!["agent/*".into()],
             ..Policy::default()
         };
-        assert!(check(&only, &update(Z, "b", "refs/heads/agent/fix"), true).is_ok());
+        assert!(check(&only, &update(Z, "b", "refs/heads/agent/fix"), &ff(true)).is_ok());
         assert!(
-            check(&only, &update(Z, "b", "refs/heads/fix"), true)
+            check(&only, &update(Z, "b", "refs/heads/fix"), &ff(true))
                 .unwrap_err()
                 .0
                 .contains("not among")

@@ -1,7 +1,6 @@
 //! `serve`: prepare one bare mirror per repository, install the hooks, and run `git daemon`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -126,8 +125,7 @@ fn write_executable(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prepare every repository, then become `git daemon` (exec: it is the container's main process
-/// and gets the engine's signals directly).
+/// Prepare every repository, then run `git daemon` under the supervisor until a stop signal.
 pub fn serve(config_path: &Path, data: &Path, listen: Option<&str>) -> anyhow::Result<()> {
     let config = crate::config::load(config_path)?;
     let exe = std::env::current_exe().context("locating this program")?;
@@ -150,15 +148,16 @@ pub fn serve(config_path: &Path, data: &Path, listen: Option<&str>) -> anyhow::R
         "{}",
         serde_json::json!({"event": "serving", "listen": listen, "repos": config.repos.len()})
     );
-    // `git daemon` would run git-daemon as a child; exec the daemon itself so it is this process
-    // and gets signals (the container's stop, a test's kill) directly.
+    // `git daemon` would run git-daemon as a grandchild; running the daemon itself as our child
+    // lets the supervisor signal and reap it directly.
     let exec_path = std::process::Command::new("git")
         .arg("--exec-path")
         .output()
         .context("running git")?;
     let daemon =
         PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
-    let error = Command::new(daemon)
+    let mut command = Command::new(daemon);
+    command
         .args([
             "--reuseaddr",
             "--export-all",
@@ -169,9 +168,8 @@ pub fn serve(config_path: &Path, data: &Path, listen: Option<&str>) -> anyhow::R
         .arg(format!("--listen={host}"))
         .arg(format!("--port={port}"))
         .arg(format!("--access-hook={}", hook.display()))
-        .arg(data)
-        .exec();
-    Err(error).context("running git daemon")
+        .arg(data);
+    crate::supervisor::run(command)
 }
 
 #[cfg(test)]

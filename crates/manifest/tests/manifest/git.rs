@@ -281,7 +281,13 @@ fn gate_settings_default_to_the_safe_side() {
         .unwrap();
     let repo = &bottle.git[0];
     assert!(repo.protected.is_empty() && repo.allowed_refs.is_empty());
-    assert!(!repo.allow_force_push && !repo.allow_delete);
+    assert!(!repo.allow_force_push && !repo.allow_delete && !repo.allow_ci_changes);
+    let allowed = git_entry(&fx, "app") + "    allow_ci_changes: true\n";
+    let bottle = fx.bottle(&format!("git:\n{allowed}")).unwrap();
+    assert!(bottle.git[0].allow_ci_changes, "allow_ci_changes is read");
+    let entry = git_entry(&fx, "app") + "    allow_ci_changes: yes please\n";
+    let p = problem(fx.bottle(&format!("git:\n{entry}")));
+    assert_problem(&p, &fx.bottle_path(), 7, &["expected a boolean"]);
     let entry = git_entry(&fx, "app") + "    protected: [\"has space\"]\n";
     let p = problem(fx.bottle(&format!("git:\n{entry}")));
     assert_problem(

@@ -3,6 +3,8 @@
 //! - clone and push of a small repository through the gate (`git://` on loopback, with the
 //!   fetch-before-read and the pre-receive scan) beside the same operation straight against the
 //!   upstream (a local bare repository under the test switch);
+//! - one push of 1000 new commits (20 added lines each) through the gate beside the same push
+//!   straight: the cost of scanning everything a large push sends;
 //! - the secret scanner's throughput on a large synthetic diff (MB/s).
 //!
 //! Needs `git` and a built `bottle-git-gate` next to this binary (`cargo build --release -p bottle-git-gate`).
@@ -79,6 +81,7 @@ fn main() {
         .arg("--data")
         .arg(root.join("data"))
         .env(bottle_git_gate::ALLOW_LOCAL_UPSTREAM, "1")
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("build bottle-git-gate first: cargo build --release -p bottle-git-gate");
@@ -113,7 +116,14 @@ fn main() {
         })
     };
     let (gate_push, direct_push) = (push(&via_gate, "pg"), push(&direct, "pd"));
-    let _ = gate.kill();
+    let (gate_big, direct_big) = (
+        big_push(root, &via_gate, "bg"),
+        big_push(root, &direct, "bd"),
+    );
+    // SIGTERM, as a container stop: the gate stops its daemon with it.
+    let _ = Command::new("kill")
+        .args(["-TERM", &gate.id().to_string()])
+        .status();
     let _ = gate.wait();
     println!("small repository (50 files), medians of {RUNS}:");
     for (what, g, d) in [
@@ -127,7 +137,54 @@ fn main() {
             (g.as_secs_f64() - d.as_secs_f64()) * 1e3
         );
     }
+    println!(
+        "  push of {BIG_COMMITS} new commits: through the gate {:>7.1} ms   straight {:>7.1} ms   added {:>7.1} ms",
+        gate_big.as_secs_f64() * 1e3,
+        direct_big.as_secs_f64() * 1e3,
+        (gate_big.as_secs_f64() - direct_big.as_secs_f64()) * 1e3
+    );
     scan_throughput();
+}
+
+/// How many commits the large push carries.
+const BIG_COMMITS: usize = 1000;
+
+/// Build [`BIG_COMMITS`] commits on a fresh clone of `url` (with `git fast-import`; each adds a
+/// file of 20 lines), then time one push of all of them to `refs/heads/<name>`.
+fn big_push(root: &Path, url: &str, name: &str) -> Duration {
+    git(root, &["clone", "-q", url, name]);
+    let work = root.join(name);
+    let mut stream = String::new();
+    for i in 0..BIG_COMMITS {
+        let content = format!("let {name}_{i} = \"ordinary line\";\n").repeat(20);
+        let message = format!("{name} change {i}");
+        stream.push_str(&format!(
+            "commit refs/heads/{name}\ncommitter b <b@x> {} +0000\ndata {}\n{message}\n",
+            1_700_000_000 + i,
+            message.len()
+        ));
+        if i == 0 {
+            stream.push_str("from refs/heads/main\n");
+        }
+        stream.push_str(&format!(
+            "M 644 inline {name}/file{i}.txt\ndata {}\n{content}\n",
+            content.len()
+        ));
+    }
+    let mut import = Command::new("git")
+        .current_dir(&work)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut import.stdin.take().unwrap(), stream.as_bytes()).unwrap();
+    assert!(import.wait().unwrap().success(), "git fast-import failed");
+    let t = Instant::now();
+    git(
+        &work,
+        &["push", "-q", "origin", &format!("{name}:refs/heads/{name}")],
+    );
+    t.elapsed()
 }
 
 fn scan_throughput() {
@@ -141,7 +198,7 @@ fn scan_throughput() {
     }
     let scanner = bottle_git_gate::scan::scanner(&[]).unwrap();
     let t = Instant::now();
-    let leaks = bottle_git_gate::scan::scan_patch(&scanner, "bench", &patch);
+    let leaks = bottle_git_gate::scan::scan_patch(&scanner, "bench", patch.as_bytes());
     let elapsed = t.elapsed();
     println!(
         "  scanner: {:.0} MiB of added lines in {:.0} ms = {:.0} MiB/s ({} findings)",
