@@ -14,12 +14,14 @@
 //! reader never sees half a file; a decision is created with `create_new`, so two operators
 //! cannot both decide the same proposal.
 
+mod files;
 mod proposal;
 mod queue;
+pub mod text;
 
 pub use proposal::{
     Change, CurrentConfig, Decision, GitEntry, Limits, Outcome, Proposal, ProposalError, Status,
-    Tool, check_justification, host_of_url,
+    Tool, check_justification, check_plain_text, host_of_url,
 };
 pub use queue::{Entry, Queue, QueueError};
 

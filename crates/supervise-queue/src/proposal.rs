@@ -18,6 +18,13 @@ impl Limits {
     pub const ROUTES: usize = 256;
     /// Longest URL or host.
     pub const URL: usize = 2048;
+    /// Most proposals of one bottle waiting for the operator at once.
+    pub const PENDING: usize = 20;
+    /// Most bytes the waiting proposals of one bottle take in the queue, together.
+    pub const PENDING_BYTES: u64 = 1024 * 1024;
+    /// Largest queue file read (a decision holds at most a modified proposal; `current.json` a
+    /// bottle's routes, allowlist and git policies). A bigger file is refused, not read.
+    pub const FILE: u64 = 2 * 1024 * 1024;
 }
 
 /// The MCP tool a proposal came from. The serialized names are the tool names.
@@ -238,22 +245,74 @@ pub fn check_justification(text: &str) -> Result<(), ProposalError> {
             ),
         ));
     }
-    if text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(problem(
-            "justification",
-            "contains control characters; use plain text",
-        ));
+    check_plain_text("justification", text, true)
+}
+
+/// Refuse control characters, bidi controls and line separators in one field (see
+/// [`crate::text::is_refused`]), naming the character as an escape and where it is.
+pub fn check_plain_text(field: &str, text: &str, multiline: bool) -> Result<(), ProposalError> {
+    let Some((position, c)) = crate::text::first_refused(text, multiline) else {
+        return Ok(());
+    };
+    let what = if crate::text::is_bidi_control(c) {
+        "the bidi control"
+    } else if c.is_control() {
+        "the control character"
+    } else {
+        "the line separator"
+    };
+    let allowed = if multiline {
+        "plain text with newlines and tabs"
+    } else {
+        "one line of plain text (no newline or tab)"
+    };
+    Err(problem(
+        field,
+        format!(
+            "contains {what} {} at character {}; remove it: this field takes {allowed}, and \
+             no control, bidi or separator characters (they can make the operator see \
+             something other than what is asked)",
+            crate::text::escape_char(c),
+            position + 1
+        ),
+    ))
+}
+
+/// Fields that hold several lines of text, where newline and tab are allowed.
+const MULTILINE_FIELDS: [&str; 2] = ["justification", "dockerfile"];
+
+/// Check every string of `value` (a serialized record) with [`check_plain_text`], named by its
+/// path (`routes[2].host`). Walking the serialized form covers every field, including ones
+/// added to the config crates later.
+fn check_strings(path: &str, value: &serde_json::Value) -> Result<(), ProposalError> {
+    match value {
+        serde_json::Value::String(text) => {
+            check_plain_text(path, text, MULTILINE_FIELDS.contains(&path))
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_strings(&format!("{path}[{i}]"), item)),
+        serde_json::Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
+            let field = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            check_plain_text(&field, key, false)?;
+            check_strings(&field, item)
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Change {
     /// The rules a change must follow on its own, before anything compares it with the current
     /// configuration (the host does that on approval).
     pub fn check(&self) -> Result<(), ProposalError> {
+        // Before the other rules, so a refusal names the character rather than the shape.
+        let value = serde_json::to_value(self).expect("a change serializes");
+        check_strings("", &value)?;
         match self {
             Change::Routes { routes } => check_routes(routes),
             Change::AllowHost { url, host } => check_allow_host(url, host),
@@ -264,6 +323,7 @@ impl Change {
 
     /// A blocked-URL change, with the host taken from `url`.
     pub fn allow_host_from_url(url: &str) -> Result<Change, ProposalError> {
+        check_plain_text("url", url, false)?;
         let host = host_of_url(url)?;
         let change = Change::AllowHost {
             url: url.to_owned(),
@@ -416,10 +476,12 @@ pub fn is_proposal_id(id: &str) -> bool {
 impl Proposal {
     /// Every rule a queued proposal follows: a plain id, a justification, a change matching the tool.
     pub fn check(&self) -> Result<(), ProposalError> {
+        check_plain_text("id", &self.id, false)?;
         if !is_proposal_id(&self.id) {
             return Err(problem("id", format!("`{}` is not a proposal id", self.id)));
         }
         check_justification(&self.justification)?;
+        check_plain_text("created_at", &self.created_at, false)?;
         if self.change.tool() != self.tool {
             return Err(problem(
                 "change",
@@ -496,6 +558,101 @@ mod tests {
             check_routes(&[route("not a host")]).unwrap_err().field,
             "routes[0].host"
         );
+    }
+
+    fn routes_proposal(host: &str, path: &str, token_env: &str) -> Proposal {
+        Proposal {
+            id: "1-a".into(),
+            tool: Tool::EgressProxyBlock,
+            justification: "need it\n\tindented".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            change: Change::Routes {
+                routes: vec![Route {
+                    host: host.into(),
+                    path_allowlist: vec![path.into()],
+                    auth: Some(bottle_egress_config::RouteAuth {
+                        scheme: bottle_egress_config::AuthScheme::Bearer,
+                        token_env: token_env.into(),
+                    }),
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_field() {
+        // Positive control: the same proposal without them passes, newline and tab included.
+        assert!(
+            routes_proposal("api.x.com", "/repos/", "TOKEN")
+                .check()
+                .is_ok()
+        );
+        let esc = '\u{1b}';
+        let cases = [
+            (
+                routes_proposal(&format!("api{esc}.x.com"), "/r/", "T"),
+                "routes[0].host",
+            ),
+            (
+                routes_proposal("a.io", "/r/\u{202e}txt.exe", "T"),
+                "routes[0].path_allowlist[0]",
+            ),
+            (
+                routes_proposal("a.io", "/r/\n", "T"),
+                "routes[0].path_allowlist[0]",
+            ),
+            (
+                routes_proposal("a.io", "/r/", "T\r"),
+                "routes[0].auth.token_env",
+            ),
+        ];
+        for (proposal, field) in cases {
+            let e = proposal.check().unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        }
+        let mut p = routes_proposal("a.io", "/", "T");
+        p.justification = "fine\u{7f}".into();
+        let e = p.check().unwrap_err();
+        assert_eq!(e.field, "justification");
+        assert!(e.message.contains("\\u007f at character 5"), "{e}");
+        assert!(e.message.contains("remove it"), "{e}");
+        p.justification = "ok".into();
+        p.created_at = "2026\u{2066}".into();
+        assert_eq!(p.check().unwrap_err().field, "created_at");
+
+        let dockerfile = |text: &str| Change::Dockerfile {
+            dockerfile: text.into(),
+        };
+        assert!(dockerfile("FROM x\n\tRUN true\n").check().is_ok());
+        let e = dockerfile("FROM x\r\nRUN true\n").check().unwrap_err();
+        assert_eq!(e.field, "dockerfile");
+        assert!(e.message.contains("\\u000d"), "{e}");
+        assert!(dockerfile("FROM x\n\u{9b}31m").check().is_err(), "C1 CSI");
+
+        let e = Change::allow_host_from_url("https://a.io/\u{1b}[2J").unwrap_err();
+        assert_eq!(e.field, "url");
+        assert!(e.message.contains("one line of plain text"), "{e}");
+        assert!(Change::allow_host_from_url("https://a.io/x").is_ok());
+
+        let rule = |name: &str| Change::GitRule {
+            repo: "app".into(),
+            policy: Policy {
+                protected: vec!["main".into()],
+                allowed_refs: vec![name.into()],
+                ..Policy::default()
+            },
+        };
+        assert!(rule("agent/*").check().is_ok());
+        let e = rule("agent/\u{202d}x").check().unwrap_err();
+        assert_eq!(e.field, "policy.allowed_refs[0]");
+        assert!(e.message.contains("bidi control \\u202d"), "{e}");
+        let e = Change::GitRule {
+            repo: "ap\u{1b}p".into(),
+            policy: Policy::default(),
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(e.field, "repo");
     }
 
     #[test]

@@ -62,11 +62,15 @@
 //! `firewall-block: nothing was queued: invalid arguments: missing field `justification`; …`.
 //! An unknown tool name is a JSON-RPC error (`-32602`, invalid params) naming the tools.
 //! `GET /mcp` is `405` (no standalone event stream). If the client disconnects while a call
-//! waits, the proposal stays in the queue and its decision reaches no one. On SIGTERM/SIGINT waiting
-//! calls answer `{"status":"expired",…}` before the server stops.
+//! waits, its proposal is withdrawn (removed from the queue unless already decided): no one would
+//! receive the decision. At most 20 proposals (1 MiB together) wait per bottle; a call past that is
+//! refused at once, asking the agent to wait for decisions. On SIGTERM/SIGINT waiting calls answer
+//! `{"status":"expired",…}` before the server stops.
 //!
 //! The sidecar normally starts as root and at once becomes the owner of the queue directory
-//! ([`privileges`]), so what it writes stays the host user's.
+//! ([`privileges`]), so what it writes stays the host user's; when that owner is root it hands the
+//! queue to uid 65532 and becomes that. It never serves as root: it refuses to start if it cannot
+//! drop root or could regain it.
 
 #![warn(missing_docs)]
 
@@ -74,7 +78,7 @@ pub mod privileges;
 mod server;
 pub mod tools;
 
-pub use privileges::{PrivilegeError, adopt_owner};
+pub use privileges::{PrivilegeError, drop_root};
 pub use server::{
     HEALTH_PATH, MAX_REQUEST_BYTES, MCP_PATH, Options, ServeError, Supervise, router, serve,
     serve_on,

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use bottle_supervise::{Options, adopt_owner, serve};
+use bottle_supervise::{Options, drop_root, serve};
 use bottle_supervise_queue::Queue;
 
 /// bottle's supervise sidecar: an MCP server where the agent asks the operator for changes.
@@ -40,9 +40,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     std::fs::create_dir_all(&cli.queue)
         .with_context(|| format!("cannot create the queue directory {}", cli.queue.display()))?;
-    // Before the runtime starts its threads.
-    if let Some((uid, gid)) = adopt_owner(&cli.queue)? {
-        tracing::info!(uid, gid, "running as the owner of the queue directory");
+    // Before the runtime starts its threads; refuses to go on as root.
+    match drop_root(&cli.queue).context("the supervise sidecar does not serve as root")? {
+        Some((uid, gid)) => tracing::info!(uid, gid, "dropped root: running as the queue's owner"),
+        None => tracing::info!("running as a non-root user"),
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

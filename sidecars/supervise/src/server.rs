@@ -111,6 +111,10 @@ impl Supervise {
         let (id, tool) = (proposal.id.clone(), proposal.tool.name());
         let queue = self.queue.clone();
         if let Err(e) = blocking(move || queue.submit(&proposal).map(drop)).await {
+            if e.is_cap() {
+                tracing::info!(tool, "call refused, nothing queued: {e}");
+                return tool_error(format!("{tool}: nothing was queued: {e}"));
+            }
             tracing::error!(tool, "cannot queue a proposal: {e}");
             return tool_error(format!(
                 "{tool}: the proposal could not be queued ({e}); nothing reached the operator. \
@@ -118,12 +122,20 @@ impl Supervise {
             ));
         }
         tracing::info!(id, tool, "proposal queued");
+        // Until the call has its answer, leaving (the client disconnected or cancelled, or this
+        // future was dropped) withdraws the proposal: no one would receive a decision on it.
+        let mut withdraw = Withdraw {
+            queue: self.queue.clone(),
+            id: Some(id.clone()),
+        };
         let mut ticks = tokio::time::interval(self.poll_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => {
+                    // Kept for the host, which expires it with an audit line at teardown.
+                    withdraw.keep();
                     tracing::info!(id, tool, status = "expired", "decision returned (shutting down)");
                     return outcome(&Outcome {
                         status: bottle_supervise_queue::Status::Expired,
@@ -133,8 +145,8 @@ impl Supervise {
                     });
                 }
                 () = context.ct.cancelled() => {
-                    tracing::info!(id, tool, "caller went away before a decision; the proposal stays queued");
-                    return tool_error("cancelled".to_owned());
+                    tracing::info!(id, tool, "caller went away before a decision; withdrawing the proposal");
+                    return tool_error("cancelled; the proposal was withdrawn".to_owned());
                 }
                 _ = ticks.tick() => {}
             }
@@ -142,8 +154,12 @@ impl Supervise {
             let key = id.clone();
             match blocking(move || queue.decision(&key)).await {
                 Ok(None) => {}
-                Ok(Some(decision)) => return self.returned(&id, tool, &decision),
+                Ok(Some(decision)) => {
+                    withdraw.keep();
+                    return self.returned(&id, tool, &decision);
+                }
                 Err(e) => {
+                    withdraw.keep();
                     tracing::error!(id, tool, "cannot read the decision: {e}");
                     return tool_error(format!(
                         "{tool}: proposal {id} was queued but its decision cannot be read ({e}). \
@@ -252,6 +268,33 @@ fn refusal(refused: &Refused) -> CallToolResult {
         "call refused, nothing queued"
     );
     tool_error(refused.to_string())
+}
+
+/// Withdraws a waiting proposal when dropped, unless [`Withdraw::keep`] was called.
+struct Withdraw {
+    queue: Queue,
+    id: Option<String>,
+}
+
+impl Withdraw {
+    fn keep(&mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for Withdraw {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        // Two small file operations; a drop cannot await, and a decision written meanwhile
+        // wins (a decided proposal is never withdrawn).
+        match self.queue.withdraw(&id) {
+            Ok(true) => tracing::info!(id, "proposal withdrawn: its caller went away"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(id, "cannot withdraw the proposal: {e}"),
+        }
+    }
 }
 
 /// Run blocking queue I/O off the async threads.

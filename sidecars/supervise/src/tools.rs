@@ -147,6 +147,9 @@ pub fn parse(name: &str, arguments: Option<&JsonObject>) -> Result<Call, Refused
         }
         Tool::FirewallBlock => {
             let a: FirewallArgs = args(name, arguments)?;
+            // Before trimming, which would quietly drop a trailing CR or other control.
+            bottle_supervise_queue::check_plain_text("url", &a.url, false)
+                .map_err(|e| Refused::from_proposal(tool, e))?;
             let change = Change::allow_host_from_url(a.url.trim())
                 .map_err(|e| Refused::from_proposal(tool, e))?;
             (a.justification, change)

@@ -571,3 +571,212 @@ async fn shutdown_answers_waiting_calls_with_expired() {
     // The sidecar never decides: the proposal is left for the host.
     assert!(server.queue.decision(&proposal.id).unwrap().is_none());
 }
+
+/// A call's arguments with a given text put into one field.
+type Arguments = Box<dyn Fn(&str) -> Value>;
+
+/// A call whose arguments hold `bad` is refused at once, naming the field and the character as
+/// an escape; the same call without it (the positive control) is queued and waits.
+#[tokio::test]
+async fn control_characters_are_refused_in_every_field() {
+    let server = start().await;
+    server.queue.publish_current(&current()).unwrap();
+    let routes = |host: &str, path: &str, env: &str| {
+        json!([{"host": host, "path_allowlist": [path],
+                "auth": {"scheme": "Bearer", "token_env": env}}])
+    };
+    // (tool, arguments with `{}` where the character goes, the field named)
+    let cases: Vec<(&str, Arguments, &str)> = vec![
+        (
+            "firewall-block",
+            Box::new(|c| json!({"justification": format!("needs{c} it"), "url": "https://n.io/"})),
+            "justification",
+        ),
+        (
+            "firewall-block",
+            Box::new(|c| json!({"justification": "j", "url": format!("https://n.io/{c}")})),
+            "url",
+        ),
+        (
+            "egress-proxy-block",
+            Box::new(
+                move |c| json!({"justification": "j", "routes": routes(&format!("a{c}.io"), "/x", "T")}),
+            ),
+            "routes[0].host",
+        ),
+        (
+            "egress-proxy-block",
+            Box::new(
+                move |c| json!({"justification": "j", "routes": routes("a.io", &format!("/x{c}"), "T")}),
+            ),
+            "routes[0].path_allowlist[0]",
+        ),
+        (
+            "egress-proxy-block",
+            Box::new(
+                move |c| json!({"justification": "j", "routes": routes("a.io", "/x", &format!("T{c}"))}),
+            ),
+            "routes[0].auth.token_env",
+        ),
+        (
+            "capability-block",
+            Box::new(
+                |c| json!({"justification": "j", "dockerfile": format!("FROM x\nRUN a{c}\n")}),
+            ),
+            "dockerfile",
+        ),
+        (
+            "git-rule-block",
+            Box::new(|c| json!({"justification": "j", "repo": format!("app{c}"), "policy": {}})),
+            "repo",
+        ),
+        (
+            "git-rule-block",
+            Box::new(|c| {
+                json!({"justification": "j", "repo": "app",
+                       "policy": {"protected": [format!("release{c}")]}})
+            }),
+            "policy.protected[0]",
+        ),
+    ];
+    for (tool, arguments, field) in &cases {
+        for (bad, escape) in [
+            ("\u{1b}[2J", "\\u001b"),
+            ("\r", "\\u000d"),
+            ("\u{7f}", "\\u007f"),
+            ("\u{9b}", "\\u009b"),
+            ("\u{202e}", "\\u202e"),
+            ("\u{2067}", "\\u2067"),
+        ] {
+            let result = tokio::time::timeout(
+                Duration::from_secs(5),
+                call(server.addr, tool, arguments(bad)),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{tool} {field} {escape}: queued instead of refused"));
+            assert_eq!(result["isError"], true, "{tool} {field} {escape}: {result}");
+            let message = text(&result);
+            assert!(
+                message.contains(&format!("{field}: contains"))
+                    && message.contains(escape)
+                    && message.contains("nothing was queued"),
+                "{tool} {field} {escape}: {message}"
+            );
+        }
+        assert!(server.queue.pending().unwrap().is_empty(), "{tool} {field}");
+        // Positive control: the same call, clean, reaches the operator.
+        let (addr, clean) = (server.addr, arguments(""));
+        let tool = tool.to_string();
+        let waiting = tokio::spawn(async move { call(addr, &tool, clean).await });
+        let proposal = pending_proposal(&server.queue).await;
+        server
+            .queue
+            .decide(&decision(&proposal.id, Status::Rejected, "control"))
+            .unwrap();
+        let result = waiting.await.unwrap();
+        assert_eq!(result["structuredContent"]["status"], "rejected", "{field}");
+    }
+    // Newline and tab are text in a multi-line field, not in a one-line field.
+    let result = call(
+        server.addr,
+        "firewall-block",
+        json!({"justification": "j", "url": "https://n.io/\tx"}),
+    )
+    .await;
+    assert!(text(&result).contains("url: contains"), "{result}");
+}
+
+#[tokio::test]
+async fn twenty_waiting_proposals_are_the_most() {
+    let server = start().await;
+    server.queue.publish_current(&current()).unwrap();
+    for i in 0..Limits::PENDING {
+        let proposal = Proposal {
+            id: format!("{i}-waiting"),
+            tool: Tool::FirewallBlock,
+            justification: "earlier".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            change: Change::allow_host_from_url(&format!("https://h{i}.io/")).unwrap(),
+        };
+        server.queue.submit(&proposal).unwrap();
+    }
+    let arguments = json!({"justification": "one more", "url": "https://more.io/"});
+    let result = tokio::time::timeout(
+        Duration::from_secs(5),
+        call(server.addr, "firewall-block", arguments.clone()),
+    )
+    .await
+    .expect("refused at once, not queued to wait");
+    assert_eq!(result["isError"], true, "{result}");
+    let message = text(&result);
+    assert!(
+        message.contains("nothing was queued")
+            && message.contains("already has 20 proposals waiting")
+            && message.contains("wait for the operator's decisions"),
+        "{message}"
+    );
+    assert_eq!(server.queue.pending().unwrap().len(), Limits::PENDING);
+    // Positive control: once one is decided, the same call is queued.
+    server
+        .queue
+        .decide(&decision("0-waiting", Status::Rejected, "no"))
+        .unwrap();
+    let addr = server.addr;
+    let waiting = tokio::spawn(async move { call(addr, "firewall-block", arguments).await });
+    let queued = loop {
+        let pending = server.queue.pending().unwrap();
+        if let Some(p) = pending.iter().find(|p| p.justification == "one more") {
+            break p.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    server
+        .queue
+        .decide(&decision(&queued.id, Status::Approved, ""))
+        .unwrap();
+    assert_eq!(
+        waiting.await.unwrap()["structuredContent"]["status"],
+        "approved"
+    );
+}
+
+/// A caller that goes away (the connection closes while its call waits) withdraws its proposal.
+#[tokio::test]
+async fn a_cancelled_call_withdraws_its_proposal() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start().await;
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "capability-block",
+        "arguments": {"justification": "needs gcc", "dockerfile": "FROM debian\n"}}})
+    .to_string();
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: supervise:7411\r\nContent-Type: application/json\r\n\
+         Accept: {ACCEPT}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"),
+        "the call is waiting"
+    );
+    // Positive control: the proposal is there while the caller waits.
+    let proposal = pending_proposal(&server.queue).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.queue.pending().unwrap(), vec![proposal.clone()]);
+    drop(stream);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !server.queue.pending().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the proposal of a call whose caller left is still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(matches!(
+        server.queue.proposal(&proposal.id),
+        Err(bottle_supervise_queue::QueueError::NoSuchProposal(_))
+    ));
+}
