@@ -124,7 +124,6 @@ fn names_tags(policy: &Policy) -> bool {
         .any(|glob| glob.starts_with("refs/tags/"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
