@@ -1,8 +1,40 @@
 //! Human-readable renderings of a plan: the compact preflight line and the full dry run.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use bottle_supervise_queue::text;
+
 use crate::plan::model::*;
+
+/// `text` safe to print on the operator's terminal: everything unprintable (controls, Unicode
+/// direction overrides, invisible format characters; newline and tab too unless in `keep`)
+/// becomes a visible `\u001b`-style escape. Plugins, projects and the agent choose much of what
+/// the operator reads; without this an escape sequence could repaint the preflight or a
+/// right-to-left override could make a host read as another. One definition of unprintable for
+/// every view: the supervise queue's.
+pub fn printable<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    let hidden =
+        |c: char| !keep.contains(&c) && (text::is_unprintable(c) || c == '\n' || c == '\t');
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                text::escape_char(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// One line of plugin-chosen text: nothing kept, a newline is shown as `\u000a` too.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    printable(text, &[])
+}
 
 /// How many hosts the preflight names before `+N more`.
 const PREFLIGHT_HOSTS: usize = 3;
@@ -84,7 +116,7 @@ fn sidecar_section(out: &mut String, s: &SidecarPlan) {
     let _ = writeln!(out, "\nsidecar `{}` (plugin {})", s.name, s.plugin);
     let _ = writeln!(out, "  image:    {}", image(&s.image));
     if !s.command.is_empty() {
-        let _ = writeln!(out, "  command:  {}", s.command.join(" "));
+        let _ = writeln!(out, "  command:  {}", one_line(&s.command.join(" ")));
     }
     let networks: Vec<&str> = s
         .networks
@@ -145,7 +177,7 @@ fn agent_section(out: &mut String, plan: &Plan) {
     let a = &plan.agent;
     let _ = writeln!(out, "\nagent `{}`", a.name);
     let _ = writeln!(out, "  image:    {}", image(&a.image));
-    let _ = writeln!(out, "  command:  {}", a.command.join(" "));
+    let _ = writeln!(out, "  command:  {}", one_line(&a.command.join(" ")));
     let _ = writeln!(out, "  networks: internal");
     let _ = writeln!(
         out,
@@ -162,9 +194,9 @@ fn agent_section(out: &mut String, plan: &Plan) {
             out,
             "  provision {}: {} ({}): {}",
             i + 1,
-            step.name,
+            one_line(&step.name),
             step.plugin,
-            step.command.join(" ")
+            one_line(&step.command.join(" "))
         );
     }
     files(out, &a.files);
@@ -187,7 +219,12 @@ fn egress_section(out: &mut String, plan: &Plan) {
         } else {
             format!(" [{}]", flags.join(", "))
         };
-        let _ = writeln!(out, "  {}{flags} — {}", h.host, h.reasons.join("; "));
+        let _ = writeln!(
+            out,
+            "  {}{flags} — {}",
+            h.host,
+            one_line(&h.reasons.join("; "))
+        );
     }
 }
 
@@ -210,7 +247,7 @@ fn env_lines(out: &mut String, env: &[EnvEntry]) {
     for e in env {
         match &e.value {
             EnvSource::Literal(v) => {
-                let _ = writeln!(out, "  env:      {}={v}", e.name);
+                let _ = writeln!(out, "  env:      {}={}", e.name, one_line(v));
             }
             EnvSource::Secret(name) => {
                 let _ = writeln!(
@@ -229,7 +266,7 @@ fn files(out: &mut String, files: &[FilePlan]) {
         match std::str::from_utf8(&f.contents) {
             Ok(text) => {
                 for line in text.lines() {
-                    let _ = writeln!(out, "    | {line}");
+                    let _ = writeln!(out, "    | {}", one_line(line));
                 }
             }
             Err(_) => {
@@ -241,7 +278,7 @@ fn files(out: &mut String, files: &[FilePlan]) {
 
 fn image(image: &ImagePlan) -> String {
     match image {
-        ImagePlan::Reference(r) => r.clone(),
+        ImagePlan::Reference(r) => one_line(r).into_owned(),
         ImagePlan::Context(c) => format!("built from docker/{c}/"),
         ImagePlan::Dockerfile(path) => format!("built from {path}"),
     }
@@ -251,6 +288,36 @@ fn probe(probe: &ProbePlan) -> String {
     match probe {
         ProbePlan::Tcp(port) => format!("tcp :{port}"),
         ProbePlan::Http { port, path } => format!("http :{port}{path}"),
-        ProbePlan::Exec(cmd) => format!("exec {}", cmd.join(" ")),
+        ProbePlan::Exec(cmd) => format!("exec {}", one_line(&cmd.join(" "))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed_untouched() {
+        let text = "api.example.com — fetch docs: ünïcödé ✓";
+        assert!(matches!(printable(text, &[]), Cow::Borrowed(t) if t == text));
+    }
+
+    #[test]
+    fn controls_and_direction_overrides_become_escapes() {
+        assert_eq!(one_line("a\u{1b}[2Jb"), "a\\u001b[2Jb");
+        assert_eq!(
+            one_line("x\ry\nz\u{7f}\u{9b}"),
+            "x\\u000dy\\u000az\\u007f\\u009b"
+        );
+        assert_eq!(one_line("\u{202e}moc.live"), "\\u202emoc.live");
+        assert_eq!(
+            one_line("\u{2066}a\u{2069}\u{200b}"),
+            "\\u2066a\\u2069\\u200b"
+        );
+    }
+
+    #[test]
+    fn kept_characters_stay() {
+        assert_eq!(printable("a\n\tb\r", &['\n', '\t']), "a\n\tb\\u000d");
     }
 }

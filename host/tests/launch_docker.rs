@@ -675,3 +675,22 @@ fn the_way_out_is_the_proxy_with_the_token_injected_and_refusals_logged() {
         .unwrap();
     bottle.assert_nothing_left();
 }
+
+#[test]
+fn doctor_proves_internal_networks_resolve_no_public_names() {
+    let Some(bottle) = TestBottle::new("doctor") else {
+        return;
+    };
+    let out = bottle.bottle(&["doctor"]);
+    let shown = text(&out);
+    // The verdict line says both halves: the control lookup resolved on an ordinary network (so
+    // the probe works) and the same lookup failed on an internal one.
+    assert!(
+        shown.contains(
+            "ok    internal DNS: deb.debian.org resolves on an ordinary network (\
+             "
+        ) && shown.contains("and not on an internal one"),
+        "{shown}"
+    );
+    bottle.assert_nothing_left();
+}

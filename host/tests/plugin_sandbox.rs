@@ -308,3 +308,37 @@ fn a_third_party_sidecar_cannot_take_a_security_role() {
         "{text}"
     );
 }
+
+#[test]
+fn a_plugins_reason_reaches_the_operator_escaped() {
+    // Refused without a grant: the refusal quotes the reason, escaped.
+    let text = hostile_error("terminal-reason");
+    assert!(text.contains("asks to reach `paste.example`"), "{text}");
+    assert!(
+        text.contains("fetch\\u001b[2J\\u000ddocs \\u202e"),
+        "{text}"
+    );
+    assert!(!text.contains(['\u{1b}', '\r', '\u{202e}']), "{text:?}");
+
+    // Granted: the dry run shows the reason, escaped, beside the host it explains.
+    let mut registry = registry_with_hostile();
+    let mut input = input("terminal-reason");
+    input.grants.by_plugin.insert(
+        "test-hostile".into(),
+        vec![bottle_manifest::grants::Grant {
+            kind: "egress".into(),
+            value: "paste.example".into(),
+        }],
+    );
+    let plan = bottle::plan::assemble(&mut registry, &input).unwrap();
+    let shown = bottle::render::dry_run(&plan);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("paste.example —"))
+        .unwrap_or_else(|| panic!("no allowlist line for the host:\n{shown}"));
+    assert!(
+        line.contains("test-hostile: fetch\\u001b[2J\\u000ddocs"),
+        "{line}"
+    );
+    assert!(!shown.contains(['\u{1b}', '\r', '\u{202e}']), "{shown:?}");
+}

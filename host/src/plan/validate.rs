@@ -109,7 +109,11 @@ impl Checker<'_> {
     fn fail(&self, at: &str, message: impl std::fmt::Display) -> PluginError {
         PluginError::new(
             self.plugin,
-            PluginErrorKind::Invalid(format!("{at}: {message}")),
+            // Messages quote what the plugin sent; keep only the newlines of our own layout.
+            PluginErrorKind::Invalid(format!(
+                "{at}: {}",
+                crate::render::printable(&message.to_string(), &['\n'])
+            )),
         )
     }
 
@@ -474,7 +478,10 @@ impl Checker<'_> {
             at,
             "egress",
             &host,
-            &format!("asks to reach `{host}` ({})", need.reason),
+            &format!(
+                "asks to reach `{host}` ({})",
+                crate::render::one_line(&need.reason)
+            ),
         )?;
         Ok(EgressHost {
             host,

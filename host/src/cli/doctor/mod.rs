@@ -1,5 +1,7 @@
 //! `bottle doctor`: what this machine has for running bottles, with a fix for each problem.
 
+mod dns;
+
 use std::process::ExitCode;
 
 use super::block_on;
@@ -98,7 +100,10 @@ async fn check_engine(report: &mut Report) {
     }
     check_bottle_images(&engine, report).await;
     match engine.image_exists(BASE_IMAGE).await {
-        Ok(true) => report.ok("base image", BASE_IMAGE),
+        Ok(true) => {
+            report.ok("base image", BASE_IMAGE);
+            check_internal_dns(&engine, report).await;
+        }
         Ok(false) => report.fail(
             "base image",
             &format!("{BASE_IMAGE} is missing"),
@@ -131,5 +136,25 @@ async fn check_bottle_images(engine: &Engine, report: &mut Report) {
             }
         }
         Err(e) => report.fail("bottle images", &e.to_string(), "check the engine"),
+    }
+}
+
+async fn check_internal_dns(engine: &Engine, report: &mut Report) {
+    const WHAT: &str = "internal DNS";
+    match dns::probe(engine, BASE_IMAGE).await {
+        Ok(seen) => match dns::verdict(&seen) {
+            Some(Ok(detail)) => report.ok(WHAT, &detail),
+            Some(Err((detail, fix))) => report.fail(WHAT, &detail, &fix),
+            None => report.warn(
+                WHAT,
+                "could not tell: public names do not resolve from an ordinary network either",
+                "run doctor where the host resolves names to check the engine",
+            ),
+        },
+        Err(e) => report.fail(
+            WHAT,
+            &format!("{e:#}"),
+            "check that the engine can create networks and containers",
+        ),
     }
 }

@@ -1,6 +1,6 @@
 //! A plugin that misbehaves on request, for the host's tests. Its section `test_hostile` says how:
 //! `{"mode": "loop" | "memory" | "huge" | "traversal" | "newline" | "cycle" | "panic" |
-//! "undeclared-secret" | "unnamed-host-file" | "foreign-target" | "finalize-loop" | "ok"}`.
+//! "undeclared-secret" | "unnamed-host-file" | "terminal-reason" | "foreign-target" | "finalize-loop" | "ok"}`.
 
 use bottle_plugin_sdk as sdk;
 use sdk::{
@@ -70,6 +70,13 @@ impl Guest for Hostile {
             "ungranted-egress" => plan.egress.push(sdk::EgressNeed {
                 host: "paste.example".into(),
                 reason: "upload results".into(),
+                credentialed: false,
+                passthrough: false,
+            }),
+            "terminal-reason" => plan.egress.push(sdk::EgressNeed {
+                host: "paste.example".into(),
+                // Clears the operator's screen and flips the text direction, if printed raw.
+                reason: "fetch\u{1b}[2J\rdocs \u{202e}elpmaxe.etsap".into(),
                 credentialed: false,
                 passthrough: false,
             }),
