@@ -125,3 +125,34 @@ impl GateConfig {
         self.repos.iter().find(|r| r.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(protected: &str) -> GateConfig {
+        let json = serde_json::json!({
+            "version": FORMAT_VERSION,
+            "listen": "0.0.0.0:9418",
+            "repos": [{
+                "name": "app",
+                "upstream": "ssh://git@example.com/o/app.git",
+                "identity_file": "/id",
+                "known_hosts": "/kh",
+                "policy": {"protected": [protected]},
+            }],
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn check_reads_ref_globs_with_the_gate_grammar() {
+        config("release/**").check().unwrap();
+        let err = config("main\u{1b}[2J").check().unwrap_err();
+        assert!(
+            err.contains("repo `app`") && err.contains("control"),
+            "{err}"
+        );
+        assert!(!err.contains('\u{1b}'), "{err}");
+    }
+}

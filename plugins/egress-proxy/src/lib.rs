@@ -276,15 +276,17 @@ fn check_host(path: &str, route: &RouteSpec) -> Option<Diagnostic> {
             ),
         ));
     }
-    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
-    if host.is_empty() || !host.chars().all(valid) {
-        return Some(sdk::error(
-            path,
-            format!("route host `{}` is not a host name", route.host),
-            Some("give the bare host, such as `api.github.com`, without scheme, port or path"),
-        ));
-    }
-    None
+    // The proxy reads the host with the same grammar (`bottle-host-pattern`).
+    let error = bottle_host_pattern::HostName::parse(&host).err()?;
+    Some(sdk::error(
+        path,
+        format!(
+            "route host `{}` is not a host name: {}",
+            route.host,
+            error.problem()
+        ),
+        Some(error.hint()),
+    ))
 }
 
 /// The error for a second route to the same host.

@@ -249,6 +249,24 @@ fn route_hosts_and_paths_are_checked() {
 }
 
 #[test]
+fn route_hosts_follow_the_proxy_grammar() {
+    // The proxy refuses these as hosts, so the plugin must not render them into a route.
+    let config = r#"{"egress_proxy": {"routes": [
+        {"host": "-api.github.com"}, {"host": "1.2.3"}, {"host": "api.github.com"}
+    ]}}"#;
+    let errors = plan(config, &[]).unwrap_err();
+    let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["egress_proxy.routes[0].host", "egress_proxy.routes[1].host"]
+    );
+    assert!(
+        errors[0].hint.as_deref().unwrap().contains("`-`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn finalize_with_routes_matches_golden() {
     let text = finalize(ROUTES, SECRETS, facts(None)).unwrap();
     assert_golden("egress-proxy-builtin.yaml", &text);
