@@ -24,18 +24,24 @@ pub fn is_env_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// A DNS host name or a `*.`-prefixed glob of one, as allowlists take them.
+/// A host pattern as allowlists take them (`bottle-host-pattern`: `*` matches one DNS label).
 pub fn is_host_pattern(s: &str) -> bool {
-    let name = s.strip_prefix("*.").unwrap_or(s);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    bottle_host_pattern::HostPattern::parse(s).is_ok()
+}
+
+/// A DNS host name (no IP literal, no wildcard), as `/etc/hosts` entries take them.
+pub fn is_dns_name(s: &str) -> bool {
+    bottle_host_pattern::HostName::parse(s).is_ok_and(|h| h.ip().is_none())
+}
+
+/// A `NO_PROXY` entry: a host name or IP, with an optional leading `.` or `*.` (HTTP clients read
+/// both as the domain and its subdomains; no other wildcard).
+pub fn is_no_proxy_entry(s: &str) -> bool {
+    let name = s
+        .strip_prefix("*.")
+        .or_else(|| s.strip_prefix('.'))
+        .unwrap_or(s);
+    bottle_host_pattern::HostName::parse(name).is_ok()
 }
 
 #[cfg(test)]
@@ -68,5 +74,15 @@ mod tests {
         assert!(!is_host_pattern("x.com/path"));
         assert!(!is_host_pattern("*."));
         assert!(!is_host_pattern("a..b"));
+        assert!(is_host_pattern("registry.*.org"));
+        assert!(!is_host_pattern("api-*.x.com"));
+        assert!(!is_host_pattern("*"));
+        assert!(is_dns_name("db.internal"));
+        assert!(!is_dns_name("*.x.com"));
+        assert!(!is_dns_name("10.0.0.1"));
+        assert!(is_no_proxy_entry(".example.com"));
+        assert!(is_no_proxy_entry("*.example.com"));
+        assert!(is_no_proxy_entry("localhost"));
+        assert!(!is_no_proxy_entry("registry.*.org"));
     }
 }

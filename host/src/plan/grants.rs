@@ -15,6 +15,7 @@
 //! Anything else stops the plan with the exact lines to add to the bottle manifest. Ports are
 //! never implied: publishing one always needs `grants:`.
 
+use bottle_host_pattern::HostPattern;
 use std::collections::BTreeMap;
 
 use bottle_manifest::grants::Grant;
@@ -66,15 +67,13 @@ pub struct GrantTable {
     pub bottle: String,
 }
 
-/// Whether `host` matches `pattern` (`*.x.com` also matches `x.com`; `*` matches everything).
+/// Whether the grant or allowlist entry `pattern` covers the requested `host` (itself a host or a
+/// host pattern), read by `bottle-host-pattern` as the egress proxy reads it: `*` matches exactly
+/// one DNS label. A pattern or request that does not parse grants nothing.
 pub fn host_matches(pattern: &str, host: &str) -> bool {
-    let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
-    if pattern == "*" || pattern == host {
-        return true;
-    }
-    match pattern.strip_prefix("*.") {
-        Some(base) => host == base || host.ends_with(&format!(".{base}")),
-        None => false,
+    match (HostPattern::parse(pattern), HostPattern::parse(host)) {
+        (Ok(pattern), Ok(host)) => pattern.covers(&host),
+        _ => false,
     }
 }
 
@@ -234,6 +233,21 @@ mod tests {
         );
         assert_eq!(t.source("pg", "secret", "TOKEN", &none), None);
         assert_eq!(t.source("pg", "publish-port", "5432", &none), None);
+    }
+
+    #[test]
+    fn egress_grants_agree_with_the_proxy() {
+        // The old suffix rule let `registry.*.org`-style requests through patterns the proxy
+        // never honours; now both read `*` as one label.
+        assert!(host_matches("registry.*.org", "registry.npmjs.org"));
+        assert!(!host_matches("registry.*.org", "registry.evil.example.org"));
+        assert!(!host_matches("*.pypi.org", "a.files.pypi.org"));
+        assert!(!host_matches("*", "evil.example"));
+        assert!(host_matches("*.pypi.org", "*.pypi.org"));
+        assert!(!host_matches("files.pypi.org", "*.pypi.org"));
+        for (pattern, host, expected) in bottle_host_pattern::conformance::CASES {
+            assert_eq!(host_matches(pattern, host), *expected, "{pattern} vs {host}");
+        }
     }
 
     #[test]

@@ -382,7 +382,7 @@ impl Checker<'_> {
     }
 
     fn host_entry(&self, at: &str, entry: &wit::HostEntry) -> Checked<(String, String)> {
-        if !names::is_host_pattern(&entry.host) || entry.host.starts_with("*.") {
+        if !names::is_dns_name(&entry.host) {
             return Err(self.fail(at, format!("`{}` is not a host name", entry.host)));
         }
         let ip: std::net::IpAddr = entry
@@ -470,7 +470,11 @@ impl Checker<'_> {
         if !names::is_host_pattern(&host) {
             return Err(self.fail(
                 at,
-                format!("`{}` is not a host name or `*.` glob", need.host),
+                format!(
+                    "`{}` is not a host name or host pattern (`*` stands for one whole label, \
+                     as in `*.example.com`)",
+                    need.host
+                ),
             ));
         }
         self.string(at, &need.reason)?;
@@ -509,7 +513,7 @@ impl Checker<'_> {
             .map(|(i, f)| self.file(&format!("agent.files[{i}]"), f, AGENT_HOST_OWNED))
             .collect::<Checked<Vec<_>>>()?;
         for host in &agent.no_proxy {
-            if !names::is_host_pattern(host) {
+            if !names::is_no_proxy_entry(host) {
                 return Err(self.fail("agent.no_proxy", format!("`{host}` is not a host name")));
             }
         }

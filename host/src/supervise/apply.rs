@@ -278,8 +278,8 @@ pub async fn prepare_edit(
     for (i, host) in allow.iter().enumerate() {
         if !is_host_pattern(host) {
             return Err(invalid(format!(
-                "allow[{i}]: `{host}` is not a host or host glob (such as api.example.com or \
-                 *.example.com)"
+                "allow[{i}]: `{host}` is not a host or host pattern (such as api.example.com or \
+                 *.example.com; `*` stands for one whole label)"
             )));
         }
     }
