@@ -359,6 +359,8 @@ pub struct Decompressor {
     inner: Option<Box<dyn Inflate>>,
     /// `deflate` is zlib-wrapped or raw; the first two bytes tell, so they wait here.
     head: Vec<u8>,
+    /// Whether any input came: an empty body with a coding header is an empty body.
+    fed: bool,
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -394,6 +396,7 @@ impl Decompressor {
             coding,
             inner,
             head: Vec::new(),
+            fed: false,
         })
     }
 
@@ -447,6 +450,7 @@ impl Decompressor {
 
 impl StreamDecoder for Decompressor {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        self.fed |= !input.is_empty();
         let Some((mut inner, input)) = self.inflater(input, false) else {
             return Ok(());
         };
@@ -456,6 +460,9 @@ impl StreamDecoder for Decompressor {
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        if !self.fed {
+            return Ok(());
+        }
         let Some((mut inner, input)) = self.inflater(&[], true) else {
             return Ok(());
         };
@@ -610,5 +617,7 @@ mod tests {
         let e = content_decoders("gzip, zstd").err().unwrap();
         assert!(e.to_string().contains("zstd"), "{e}");
         assert_eq!(content_decoders("identity").unwrap().len(), 0);
+        // No body at all is not corrupt.
+        assert_eq!(whole(&mut Decompressor::new("gzip").unwrap(), b""), b"");
     }
 }

@@ -21,6 +21,8 @@ pub const PATTERN_WINDOW: usize = 512;
 struct View {
     chain: Vec<Box<dyn StreamDecoder>>,
     tail: Vec<u8>,
+    /// Whether pattern rules apply: not in unwrapped views, where joined words would match them.
+    patterns: bool,
 }
 
 /// Scans a stream in chunks. Findings' offsets are relative to the scanned window, not the
@@ -49,19 +51,23 @@ impl StreamScanner {
     /// [`crate::decode::content_decoders`]).
     pub fn new(scanner: Arc<Scanner>, content: Vec<Box<dyn StreamDecoder>>) -> StreamScanner {
         let window = scanner.longest_exact_form().max(PATTERN_WINDOW);
-        let view = |chain: Vec<Box<dyn StreamDecoder>>| View {
+        let view = |chain: Vec<Box<dyn StreamDecoder>>, patterns: bool| View {
             chain,
             tail: Vec::new(),
+            patterns,
         };
         let views = vec![
-            view(vec![]),
-            view(vec![Box::new(PercentDecoder::default())]),
-            view(vec![Box::new(JsonEscapeDecoder::default())]),
-            view(vec![Box::new(UnwrapDecoder)]),
-            view(vec![
-                Box::new(JsonEscapeDecoder::default()),
-                Box::new(UnwrapDecoder),
-            ]),
+            view(vec![], true),
+            view(vec![Box::new(PercentDecoder::default())], true),
+            view(vec![Box::new(JsonEscapeDecoder::default())], true),
+            view(vec![Box::new(UnwrapDecoder)], false),
+            view(
+                vec![
+                    Box::new(JsonEscapeDecoder::default()),
+                    Box::new(UnwrapDecoder),
+                ],
+                false,
+            ),
         ];
         StreamScanner {
             scanner,
@@ -89,15 +95,28 @@ impl StreamScanner {
     fn step(&mut self, chunk: &[u8], at_end: bool) -> Result<Vec<ViewFindings>, DecodeError> {
         let payload = run_chain(&mut self.content, chunk, at_end)?;
         let mut found = Vec::new();
+        // (tail before, decoded, patterns) of the views scanned so far this step.
+        let mut scanned: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
         for view in &mut self.views {
-            let decoded = run_chain(&mut view.chain, &payload, at_end)?;
+            let decoded = run_chain(&mut view.chain, &payload, at_end)?.into_owned();
             if decoded.is_empty() {
                 continue;
             }
-            let findings = scan_window(&self.scanner, view, &decoded, self.window);
-            if !findings.is_empty() {
-                found.push(findings);
+            // A view that decoded to what an earlier one scanned, after the same tail, would
+            // find the same things (most text has nothing to decode): only its tail moves.
+            let same = scanned.iter().any(|(tail, seen, patterns)| {
+                *seen == decoded && *tail == view.tail && (*patterns || !view.patterns)
+            });
+            let tail = view.tail.clone();
+            if same {
+                keep_tail(view, &decoded, self.window);
+            } else {
+                let findings = scan_window(&self.scanner, view, &decoded, self.window);
+                if !findings.is_empty() {
+                    found.push(findings);
+                }
             }
+            scanned.push((tail, decoded, view.patterns));
         }
         Ok(found)
     }
@@ -109,15 +128,36 @@ fn scan_window(scanner: &Scanner, view: &mut View, decoded: &[u8], window: usize
     let old_tail = view.tail.len();
     let mut buf = std::mem::take(&mut view.tail);
     buf.extend_from_slice(decoded);
-    let findings = scanner
-        .scan(&buf)
+    let findings = if view.patterns {
+        scanner.scan(&buf)
+    } else {
+        scanner.scan_exact(&buf)
+    };
+    let findings = findings
         .into_iter()
         .filter(|f| f.offset + f.len > old_tail)
         .collect();
-    let keep = buf.len().min(window.saturating_sub(1));
-    buf.drain(..buf.len() - keep);
     view.tail = buf;
+    trim_tail(&mut view.tail, window);
     findings
+}
+
+/// Moves the view's tail past `decoded` without scanning.
+fn keep_tail(view: &mut View, decoded: &[u8], window: usize) {
+    let keep = window.saturating_sub(1);
+    if decoded.len() >= keep {
+        view.tail.clear();
+        view.tail
+            .extend_from_slice(&decoded[decoded.len() - keep..]);
+    } else {
+        view.tail.extend_from_slice(decoded);
+        trim_tail(&mut view.tail, window);
+    }
+}
+
+fn trim_tail(tail: &mut Vec<u8>, window: usize) {
+    let keep = tail.len().min(window.saturating_sub(1));
+    tail.drain(..tail.len() - keep);
 }
 
 #[cfg(test)]
@@ -160,6 +200,19 @@ mod tests {
         }
         let mut s = StreamScanner::new(scanner(), vec![]);
         assert!(!found(&mut s, &[b"nothing %41 \\u0041 here"]));
+    }
+
+    #[test]
+    fn words_joined_by_unwrapping_do_not_match_patterns() {
+        let s = Arc::new(Scanner::with_builtin_rules(vec![]).unwrap());
+        let mut stream = StreamScanner::new(s.clone(), vec![]);
+        // Positive: the key in one piece is found.
+        assert!(found(&mut stream, &[b"key AKIAIOSFODNN7EXAMPLE"]));
+        let mut stream = StreamScanner::new(s, vec![]);
+        assert!(!found(
+            &mut stream,
+            &[b"AKIAIOSF ODNN7EXAMPLE is two words"]
+        ));
     }
 
     #[test]

@@ -66,6 +66,36 @@ impl AuditRecord {
     }
 }
 
+/// The method as the audit may show it: a registered method verbatim, anything else (which
+/// could carry a value) replaced.
+pub fn loggable_method(method: &str) -> String {
+    const KNOWN: &[&str] = &[
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "CONNECT",
+        "TRACE",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+        "REPORT",
+        "SEARCH",
+    ];
+    if KNOWN.contains(&method) {
+        method.to_string()
+    } else {
+        "<other>".to_string()
+    }
+}
+
 /// The current time, RFC 3339 in UTC.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()

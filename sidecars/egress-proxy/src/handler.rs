@@ -15,9 +15,8 @@ use crate::dlp::Verdict;
 use crate::host::Target;
 use crate::path::{NormalPath, percent_decode_lossy};
 use crate::proxy::{Conn, SendError};
-use crate::scan::{Refusal, ScannedBody};
+use crate::scan::{Refusal, ScannedBody, dlp_refusal};
 use crate::upstream::DialError;
-use bottle_secret_scan::decode::DecodeError;
 
 /// Headers that concern one connection, never forwarded.
 const HOP_BY_HOP: &[&str] = &[
@@ -101,7 +100,7 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     }
     let path_only = req.uri().path().to_string();
     let mut facts = Facts {
-        method: audit_method(req.method()),
+        method: crate::audit::loggable_method(req.method().as_str()),
         target: Target {
             host: String::new(),
             port: 0,
@@ -395,61 +394,6 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     match route_token {
         Some(token) => crate::token_guard::guard(&target.host, parts, body, token),
         None => Response::from_parts(parts, RespBody::new(body)),
-    }
-}
-
-/// A DLP refusal: 403, audited with the rule (never the value).
-fn dlp_refusal(conn: &Conn, facts: &Facts, refusal: &Refusal) -> Response<RespBody> {
-    let (why, message) = match refusal {
-        Refusal::Secret(rule) => (
-            format!("DLP: {rule}"),
-            format!("bottle egress proxy: refused: the request contains a secret ({rule})\n"),
-        ),
-        Refusal::Undecodable(e) => (
-            format!("DLP: body not scannable: {}", undecodable_kind(e)),
-            format!("bottle egress proxy: refused: {e}\n"),
-        ),
-    };
-    deny(conn, facts, StatusCode::FORBIDDEN, &why, message)
-}
-
-/// A short label for the audit; the message itself may quote a header value.
-fn undecodable_kind(e: &DecodeError) -> &'static str {
-    match e {
-        DecodeError::Bomb { .. } => "decompression bomb",
-        DecodeError::Corrupt { .. } => "corrupt compressed data",
-        DecodeError::Unsupported(_) => "unsupported Content-Encoding",
-    }
-}
-
-/// The method as the audit may show it: a registered method verbatim, anything else (which
-/// could carry a value) replaced.
-fn audit_method(method: &Method) -> String {
-    const KNOWN: &[&str] = &[
-        "GET",
-        "HEAD",
-        "POST",
-        "PUT",
-        "PATCH",
-        "DELETE",
-        "OPTIONS",
-        "CONNECT",
-        "TRACE",
-        "PROPFIND",
-        "PROPPATCH",
-        "MKCOL",
-        "COPY",
-        "MOVE",
-        "LOCK",
-        "UNLOCK",
-        "REPORT",
-        "SEARCH",
-    ];
-    let m = method.as_str();
-    if KNOWN.contains(&m) {
-        m.to_string()
-    } else {
-        "<other>".to_string()
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
+use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -21,7 +22,10 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use bottle_secret_scan::decode::DecodeError;
 use bottle_secret_scan::stream::{StreamScanner, ViewFindings};
 
+use crate::body::RespBody;
 use crate::dlp::{Dlp, Verdict};
+use crate::handler::{Facts, deny};
+use crate::proxy::Conn;
 
 /// Errors of a body going upstream.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -201,5 +205,29 @@ impl Body for ScannedBody {
         }
         hint.set_lower(inner.lower() + held);
         hint
+    }
+}
+
+/// A DLP refusal: 403, audited with the rule (never the value).
+pub(crate) fn dlp_refusal(conn: &Conn, facts: &Facts, refusal: &Refusal) -> Response<RespBody> {
+    let (why, message) = match refusal {
+        Refusal::Secret(rule) => (
+            format!("DLP: {rule}"),
+            format!("bottle egress proxy: refused: the request contains a secret ({rule})\n"),
+        ),
+        Refusal::Undecodable(e) => (
+            format!("DLP: body not scannable: {}", undecodable_kind(e)),
+            format!("bottle egress proxy: refused: {e}\n"),
+        ),
+    };
+    deny(conn, facts, StatusCode::FORBIDDEN, &why, message)
+}
+
+/// A short label for the audit; the message itself may quote a header value.
+fn undecodable_kind(e: &DecodeError) -> &'static str {
+    match e {
+        DecodeError::Bomb { .. } => "decompression bomb",
+        DecodeError::Corrupt { .. } => "corrupt compressed data",
+        DecodeError::Unsupported(_) => "unsupported Content-Encoding",
     }
 }

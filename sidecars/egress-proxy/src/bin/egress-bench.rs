@@ -60,6 +60,9 @@ struct Args {
     /// Size of the streaming upload, in MiB (0 skips it).
     #[arg(long, default_value_t = 200)]
     upload_mib: u64,
+    /// Seconds each proxy may take for the upload before it is reported as not done.
+    #[arg(long, default_value_t = 300)]
+    upload_timeout: u64,
     /// Skip mitmproxy even when it is installed.
     #[arg(long)]
     no_mitm: bool,
@@ -804,7 +807,21 @@ async fn upload_table(
     };
     for p in &procs {
         let idle = vm_hwm_kib(p.child.id());
-        match upload(Via::Proxy(p.port), upstream, proxied_tls, mib).await {
+        // A proxy that buffers whole bodies may take very long; its RSS so far still tells.
+        let limit = Duration::from_secs(args.upload_timeout);
+        let result = tokio::time::timeout(
+            limit,
+            upload(Via::Proxy(p.port), upstream, proxied_tls, mib),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "not done after {} s (RSS so far: {} MiB)",
+                limit.as_secs(),
+                kib(vm_hwm_kib(p.child.id()))
+            ))
+        });
+        match result {
             Ok(rate) => println!(
                 "{:<22} {:>10.1} {:>16} {:>16}",
                 p.name,
