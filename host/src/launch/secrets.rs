@@ -61,6 +61,35 @@ pub enum SecretError {
     /// An empty answer.
     #[error("secret `{0}` was given an empty value; a secret must not be empty")]
     Empty(String),
+    /// A value too short for the egress proxy's DLP to search for.
+    #[error(
+        "secret `{name}` is {len} bytes; secrets shorter than {MIN_SECRET_LEN} bytes cannot be searched \
+         for in outgoing traffic without matching ordinary text, so the egress proxy could not keep \
+         it in. Use a longer value (rotate it), or set it as a plain variable if it is not secret"
+    )]
+    TooShort {
+        /// Secret name.
+        name: String,
+        /// Its length in bytes (never the value).
+        len: usize,
+    },
+}
+
+/// Shortest secret the egress proxy's DLP searches for (it refuses to start with a shorter one).
+pub const MIN_SECRET_LEN: usize = bottle_secret_scan::MIN_SECRET_LEN;
+
+/// A resolved value, refused if the egress proxy could not protect it.
+fn checked(name: String, value: String) -> Result<(String, String), SecretError> {
+    if value.is_empty() {
+        return Err(SecretError::Empty(name));
+    }
+    if value.len() < MIN_SECRET_LEN {
+        return Err(SecretError::TooShort {
+            name,
+            len: value.len(),
+        });
+    }
+    Ok((name, value))
 }
 
 /// Resolve every secret the bottle declares. Prompts go to stderr; a non-terminal stdin gives one
@@ -74,9 +103,7 @@ pub fn resolve(bottle: &Bottle) -> Result<SecretValues, SecretError> {
             Some(EnvValue::Literal(literal)) => literal.clone(),
             None => host_var(&name, &name)?,
         };
-        if value.is_empty() {
-            return Err(SecretError::Empty(name));
-        }
+        let (name, value) = checked(name, value)?;
         values.0.insert(name, value);
     }
     Ok(values)
@@ -103,4 +130,22 @@ fn ask(name: &str, prompt: Option<&str>) -> Result<String, SecretError> {
         return Err(SecretError::NoInput(name.to_owned()));
     }
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_empty_values_are_refused_without_showing_them() {
+        let err = checked("PIN".into(), "1234".into()).unwrap_err().to_string();
+        assert!(err.contains("`PIN` is 4 bytes") && err.contains("8 bytes"), "{err}");
+        assert!(err.contains("longer value"), "{err}");
+        assert!(!err.contains("1234"), "{err}");
+        assert!(matches!(
+            checked("E".into(), String::new()),
+            Err(SecretError::Empty(_))
+        ));
+        assert!(checked("OK".into(), "12345678".into()).is_ok());
+    }
 }
