@@ -221,8 +221,14 @@ async fn finish(
     debug_assert!(!detach || !matches!(outcome, Outcome::Exited(_)));
     let started = Instant::now();
     let home_root = options.state_root.parent().unwrap_or(&options.state_root);
+    let home = Home::at(home_root);
+    // Before any container goes: the supervise sidecar still runs and hands each waiting call its
+    // `expired` answer, and every expiry is audited with the whole proposal.
+    let mut expired = expire_before_teardown(&home, identity.as_str()).await;
     launch::sidecar_logs::keep(engine, home_root, identity.as_str()).await;
     let failures = ledger.teardown(engine).await;
+    // Whatever the agent queued between the expiry and its container's removal.
+    expired += crate::supervise::expire_pending(&home, identity.as_str());
     tracing::info!("teardown took {:?}", started.elapsed());
     let (code, error) = match outcome {
         Outcome::Exited(code) => (code as i32, None),
@@ -236,8 +242,6 @@ async fn finish(
         Outcome::Detached(_) => unreachable!("handled above"),
     };
     let state_dir = state::dir(&options.state_root, identity);
-    let home = Home::at(options.state_root.parent().unwrap_or(&options.state_root));
-    let expired = crate::supervise::expire_pending(&home, identity.as_str());
     if expired > 0 {
         eprintln!("{expired} pending supervise proposal(s) expired; they are in the audit log");
     }
@@ -261,6 +265,20 @@ async fn finish(
         Some(e) => Err(e),
         None => Ok(code),
     }
+}
+
+/// How long the supervise sidecar gets to pass expired decisions to the calls waiting on them
+/// (it looks for decisions every 200 ms).
+const EXPIRY_HANDOVER: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// Expire the bottle's pending proposals while its containers still run, and give the sidecar a
+/// moment to answer the waiting calls. Returns how many were expired.
+pub async fn expire_before_teardown(home: &Home, identity: &str) -> usize {
+    let expired = crate::supervise::expire_pending(home, identity);
+    if expired > 0 {
+        tokio::time::sleep(EXPIRY_HANDOVER).await;
+    }
+    expired
 }
 
 /// Launch, provision, and run the session or detach.
@@ -496,6 +514,8 @@ pub async fn remove_bottle(
             .unwrap_or(0);
         (agent_first, -order)
     });
+    // While the supervise sidecar still runs: waiting calls get their `expired` answer.
+    expire_before_teardown(home, identity).await;
     crate::launch::sidecar_logs::keep(engine, home.root(), identity).await;
     let mut removed = 0;
     for container in &containers {
@@ -514,6 +534,7 @@ pub async fn remove_bottle(
         engine.remove_workspace_image(&image).await?;
     }
     let _ = std::fs::remove_dir_all(home.root().join("run").join(identity));
+    // Whatever was queued between the expiry above and the sidecar's removal.
     crate::supervise::expire_pending(home, identity);
     if forget {
         let _ = std::fs::remove_dir_all(home.root().join("state").join(identity));

@@ -211,7 +211,13 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     // The bottle goes away: the pending proposal is expired (the agent gets its answer), not lost.
     let stopped = bottle.bottle(&["stop", &identity]);
     assert!(stopped.status.success(), "{}", text(&stopped));
-    let _ = answer_or_gone(waiting);
+    // Expired by the host before any container went: the waiting call hears it from the sidecar
+    // (not a cut connection, nor the sidecar's own shutdown answer).
+    let said = answer_or_gone(waiting);
+    assert!(
+        said.contains(r#"\"status\":\"expired\""#) && said.contains("went away before a decision"),
+        "the waiting call should get the host's expired decision: {said}"
+    );
     let audit = audit_lines(&bottle);
     let expired = audit
         .iter()

@@ -17,6 +17,8 @@ use crate::supervise::{self, Decider, Item, preview};
 pub enum SuperviseCommand {
     /// Proposals waiting for a decision, oldest first (with --all, decided ones too).
     List(ListArgs),
+    /// One proposal in full: its whole justification, its diff and its decision, if any.
+    Show(ShowArgs),
     /// Apply a proposal to its running bottle and answer the agent.
     Approve(ApproveArgs),
     /// Refuse a proposal; the reason is returned to the agent.
@@ -29,6 +31,16 @@ pub struct ListArgs {
     /// Include decided proposals.
     #[arg(long)]
     pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Arguments of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The proposal id (or `<identity>/<id>`).
+    pub id: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -65,6 +77,7 @@ pub fn run(command: SuperviseCommand) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
     match command {
         SuperviseCommand::List(args) => list(&home, &args),
+        SuperviseCommand::Show(args) => show(&home, &args),
         SuperviseCommand::Approve(args) => approve(&home, args),
         SuperviseCommand::Reject(args) => reject(&home, &args),
     }
@@ -75,11 +88,62 @@ fn list(home: &Home, args: &ListArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         Format::Json => {
             let json: Vec<_> = items.iter().map(item_json).collect();
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            println!("{}", render_json(&json)?);
         }
         Format::Text => print!("{}", render_list(&items)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn show(home: &Home, args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let item = supervise::find_item(home, &args.id)?;
+    match args.format {
+        Format::Json => println!("{}", render_json(&item_json(&item))?),
+        Format::Text => print!("{}", render_item(&item)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// JSON for a terminal or a script: it parses to the same values, but an unprintable character
+/// in a string is a `\uXXXX` escape, never the character itself (serde_json leaves DEL, C1 and
+/// bidi controls raw).
+pub fn render_json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    let text = serde_json::to_string_pretty(value)?;
+    Ok(bottle_supervise_queue::text::escape_json(&text).into_owned())
+}
+
+/// One proposal in full, every field escaped for display.
+pub fn render_item(item: &Item) -> String {
+    let p = &item.entry.proposal;
+    let shown = preview::shown;
+    let mut out = format!(
+        "proposal  {}\nbottle    {}\ntool      {}\nasked     {}\nsummary   {}\n",
+        shown(&p.id),
+        shown(&item.bottle.identity),
+        p.tool.name(),
+        shown(&p.created_at),
+        preview::summary(&p.change),
+    );
+    match &item.entry.decision {
+        Some(d) => out.push_str(&format!(
+            "decision  {} at {}: {}\n",
+            d.status.as_str(),
+            shown(&d.decided_at),
+            shown(&d.notes)
+        )),
+        None => out.push_str("decision  pending\n"),
+    }
+    out.push_str("\njustification:\n");
+    for line in shown(&p.justification).lines() {
+        out.push_str(&format!("    {line}\n"));
+    }
+    let current = item.bottle.queue.current().unwrap_or_default();
+    let diff = preview::diff(&current, &p.change, &item.bottle.state_dir);
+    out.push_str("\nchange, as a diff against the bottle's current configuration:\n");
+    for line in diff.lines() {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out
 }
 
 /// The proposals as a table, then each one's justification and diff (for `--once` too).
@@ -97,13 +161,13 @@ pub fn render_list(items: &[Item]) -> String {
             .map_or("pending", |d| d.status.as_str());
         out.push_str(&format!(
             "{}  {}  {}  {}  {}\n    {}\n    why: {}\n",
-            p.id,
-            item.bottle.identity,
+            preview::shown(&p.id),
+            preview::shown(&item.bottle.identity),
             p.tool.name(),
             status,
-            p.created_at,
+            preview::shown(&p.created_at),
             preview::summary(&p.change),
-            p.justification.lines().next().unwrap_or_default(),
+            preview::shown(p.justification.lines().next().unwrap_or_default()),
         ));
         let current = item.bottle.queue.current().unwrap_or_default();
         let diff = preview::diff(&current, &p.change, &item.bottle.state_dir);
@@ -140,7 +204,7 @@ fn approve(home: &Home, args: ApproveArgs) -> anyhow::Result<ExitCode> {
         };
         Ok(decider.approve(&item, edited, &args.notes, options).await?)
     })?;
-    print!("{}", decided.diff);
+    print!("{}", preview::shown(&decided.diff));
     eprintln!(
         "{} {} ({}); audit: {}",
         decided.status.as_str(),
@@ -206,4 +270,80 @@ pub fn edit_text(prefix: &str, initial: &str) -> anyhow::Result<String> {
         "the editor exited with {status}; nothing was applied"
     );
     Ok(std::fs::read_to_string(file.path())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervise::SupervisedBottle;
+    use bottle_supervise_queue::text::is_unprintable;
+    use bottle_supervise_queue::{Change, Decision, Entry, Proposal, Queue, Status, Tool};
+
+    /// A proposal and decision as files written by something other than the sidecar and the
+    /// host could hold them.
+    fn hostile_item(dir: &std::path::Path) -> Item {
+        Item {
+            bottle: SupervisedBottle {
+                identity: "b1".into(),
+                state_dir: dir.into(),
+                queue: Queue::at(dir.join("q")),
+            },
+            entry: Entry {
+                proposal: Proposal {
+                    id: "1-a".into(),
+                    tool: Tool::CapabilityBlock,
+                    justification: "fine\u{1b}[2K\rapproved by admin\n\u{202e}gpj.exe\u{85}".into(),
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                    change: Change::Dockerfile {
+                        dockerfile: "FROM x\nRUN \u{1b}]8;;http://evil\u{7}curl\u{7f}\n".into(),
+                    },
+                },
+                decision: Some(Decision {
+                    id: "1-a".into(),
+                    status: Status::Rejected,
+                    notes: "no\u{1b}[1A".into(),
+                    decided_at: "2026-01-01T00:00:01Z".into(),
+                    applied: None,
+                }),
+            },
+        }
+    }
+
+    fn unprintable(text: &str) -> Vec<char> {
+        text.chars()
+            .filter(|&c| c != '\n' && is_unprintable(c))
+            .collect()
+    }
+
+    #[test]
+    fn list_and_show_escape_what_a_terminal_would_act_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = hostile_item(dir.path());
+        let list = render_list(std::slice::from_ref(&item));
+        // Positive control: the proposal is listed, with its justification and diff.
+        assert!(list.contains("1-a") && list.contains("why: fine"), "{list}");
+        assert!(list.contains("+RUN"), "{list}");
+        assert!(unprintable(&list).is_empty(), "{list:?}");
+        assert!(list.contains("fine\\u001b[2K\\u000dapproved"), "{list}");
+        let shown = render_item(&item);
+        assert!(unprintable(&shown).is_empty(), "{shown:?}");
+        for escape in [
+            "\\u202egpj.exe\\u0085",
+            "RUN \\u001b]8;;http://evil\\u0007curl\\u007f",
+            "no\\u001b[1A",
+        ] {
+            assert!(shown.contains(escape), "{escape} in {shown}");
+        }
+    }
+
+    #[test]
+    fn json_output_escapes_but_keeps_the_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let item = hostile_item(dir.path());
+        let json = render_json(&item_json(&item)).unwrap();
+        assert!(unprintable(&json).is_empty(), "{json:?}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, item_json(&item), "the same values");
+        assert!(json.contains("\\u202e"), "{json}");
+    }
 }

@@ -10,6 +10,10 @@ use ratatui::widgets::{TableState, Wrap};
 use time::OffsetDateTime;
 
 use super::state::{self, App, Prompt, StatusKind, View};
+// Everything drawn that came from a queue file, an error or the operator's typing goes through
+// `shown`: an escape sequence must not act on the operator's terminal, nor a bidi control
+// reorder what is read.
+use crate::supervise::preview::shown;
 
 const HELP_LIST: &str = "↑↓/jk move · Enter details · a approve · A approve, token may go to a new host · \
                          m modify in $EDITOR + approve · r reject · e edit a bottle · q quit";
@@ -84,7 +88,7 @@ fn status_text(app: &App) -> Text<'static> {
                 StatusKind::Error => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             };
             Text::from(
-                message
+                shown(message)
                     .lines()
                     .map(|l| Line::styled(l.to_owned(), style))
                     .collect::<Vec<_>>(),
@@ -106,14 +110,14 @@ fn bottom_text(app: &App) -> Text<'static> {
         }
         Prompt::Reason { key, input } => Text::from(vec![
             Line::from(vec![
-                Span::styled(format!("reject {key}, reason for the agent: "), ask),
-                Span::raw(input.clone()),
+                Span::styled(shown(&format!("reject {key}, reason for the agent: ")), ask),
+                Span::raw(shown(input)),
                 Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
             ]),
             Line::styled(HELP_REASON, key_style),
         ]),
         Prompt::Confirm { question, .. } => Text::from(vec![
-            Line::styled(question.clone(), ask),
+            Line::styled(shown(question), ask),
             Line::styled(HELP_CONFIRM, key_style),
         ]),
         Prompt::EditMenu { .. } => Text::from(Line::styled(HELP_MENU, key_style)),
@@ -137,8 +141,8 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect, now: OffsetDateTime) {
         Constraint::Length(u16::try_from(widest.max(title.len())).unwrap_or(u16::MAX))
     };
     let widths = [
-        width(&|r| r.item.entry.proposal.id.len(), "ID"),
-        width(&|r| r.item.bottle.identity.len(), "BOTTLE"),
+        width(&|r| shown(&r.item.entry.proposal.id).len(), "ID"),
+        width(&|r| shown(&r.item.bottle.identity).len(), "BOTTLE"),
         width(&|r| r.item.entry.proposal.tool.name().len(), "TOOL"),
         Constraint::Length(4),
         Constraint::Fill(1),
@@ -148,8 +152,8 @@ fn draw_list(frame: &mut Frame, app: &App, area: Rect, now: OffsetDateTime) {
     let rows = app.rows().iter().map(|r| {
         let p = &r.item.entry.proposal;
         Row::new([
-            Cell::from(p.id.clone()),
-            Cell::from(r.item.bottle.identity.clone()),
+            Cell::from(shown(&p.id)),
+            Cell::from(shown(&r.item.bottle.identity)),
             Cell::from(p.tool.name()),
             Cell::from(age(&p.created_at, now)),
             Cell::from(r.summary.clone()),
@@ -178,18 +182,22 @@ pub fn detail_lines(row: &state::Row, now: OffsetDateTime) -> Vec<Line<'static>>
     let heading =
         |text: &str| Line::styled(text.to_owned(), Style::new().add_modifier(Modifier::BOLD));
     let mut lines = vec![
-        field("proposal", p.id.clone()),
-        field("bottle", row.item.bottle.identity.clone()),
+        field("proposal", shown(&p.id)),
+        field("bottle", shown(&row.item.bottle.identity)),
         field("tool", p.tool.name().to_owned()),
         field(
             "asked",
-            format!("{} ({} ago)", p.created_at, age(&p.created_at, now)),
+            format!("{} ({} ago)", shown(&p.created_at), age(&p.created_at, now)),
         ),
         field("summary", row.summary.clone()),
         Line::raw(""),
         heading("Justification"),
     ];
-    lines.extend(p.justification.lines().map(|l| Line::raw(format!("  {l}"))));
+    lines.extend(
+        shown(&p.justification)
+            .lines()
+            .map(|l| Line::raw(format!("  {l}"))),
+    );
     lines.push(Line::raw(""));
     lines.push(heading(
         "Change, as a diff against the bottle's current configuration",
@@ -229,8 +237,8 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect, scroll: u16, now: Offse
         .saturating_sub(visible);
     let title = format!(
         " proposal {} · {} ({}/{}) ",
-        row.item.entry.proposal.id,
-        row.item.bottle.identity,
+        shown(&row.item.entry.proposal.id),
+        shown(&row.item.bottle.identity),
         app.selected() + 1,
         app.rows().len()
     );
@@ -251,7 +259,7 @@ fn draw_menu(
     let area = main.centered(Constraint::Percentage(60), Constraint::Length(height));
     let items: Vec<ListItem> = choices
         .iter()
-        .map(|(bottle, target)| ListItem::new(format!("{bottle} — {}", target.name())))
+        .map(|(bottle, target)| ListItem::new(format!("{} — {}", shown(bottle), target.name())))
         .collect();
     let list = List::new(items)
         .block(Block::bordered().title(" edit a running bottle directly (no proposal) "))
@@ -300,6 +308,67 @@ mod tests {
             out.push('\n');
         }
         out
+    }
+
+    /// A proposal as a file written by something other than the sidecar could hold it.
+    fn hostile_item(dir: &std::path::Path) -> Item {
+        Item {
+            bottle: SupervisedBottle {
+                identity: "b1".into(),
+                state_dir: dir.into(),
+                queue: Queue::at(dir.join("q")),
+            },
+            entry: Entry {
+                proposal: Proposal {
+                    id: "1-a".into(),
+                    tool: Tool::FirewallBlock,
+                    justification:
+                        "harmless\u{1b}[2J\u{1b}]0;title\u{7}\nline two\r\u{202e}txt.exe".into(),
+                    created_at: "2026-01-01T00:55:00Z\u{9b}".into(),
+                    change: Change::AllowHost {
+                        url: "https://docs.example/\u{1b}[8m".into(),
+                        host: "docs.example\u{2066}".into(),
+                    },
+                },
+                decision: None,
+            },
+        }
+    }
+
+    #[test]
+    fn list_and_detail_escape_what_a_terminal_would_act_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = App::default();
+        app.set_rows(
+            vec![DashRow::load(hostile_item(dir.path()))],
+            vec!["b1".into()],
+        );
+        let unprintable = |screen: &str| -> Vec<char> {
+            screen
+                .chars()
+                .filter(|&c| c != '\n' && bottle_supervise_queue::text::is_unprintable(c))
+                .collect()
+        };
+        let list = screen(&app);
+        // Positive control: the row is there.
+        assert!(
+            list.contains("1 pending") && list.contains("docs.example"),
+            "{list}"
+        );
+        assert!(unprintable(&list).is_empty(), "{list:?}");
+        assert!(list.contains("\\u2066"), "{list}");
+        app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        let detail = screen(&app);
+        assert!(detail.contains("harmless"), "{detail}");
+        assert!(unprintable(&detail).is_empty(), "{detail:?}");
+        for escape in [
+            "harmless\\u001b[2J",
+            "\\u0007",
+            "\\u000d\\u202etxt.exe",
+            "\\u009b",
+        ] {
+            assert!(detail.contains(escape), "{escape} in {detail}");
+        }
     }
 
     #[test]

