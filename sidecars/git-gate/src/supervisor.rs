@@ -89,8 +89,9 @@ fn block(set: &libc::sigset_t) -> anyhow::Result<()> {
 /// The next of `set` within `timeout`, if any.
 fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     let timeout = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        // `as _`: the field's width differs between glibc and musl.
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
     };
     // SAFETY: `set` is initialised; a null siginfo is allowed.
     let signal = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) };

@@ -433,6 +433,11 @@ fn policy_schema() -> Value {
             "allow_delete": {
                 "type": "boolean",
                 "description": "Whether the agent may delete refs."
+            },
+            "allow_ci_changes": {
+                "type": "boolean",
+                "description": "Whether the agent may push commits that change CI definitions \
+                                (.github/workflows/, .gitlab-ci.yml, .circleci/, ...)."
             }
         }
     })
