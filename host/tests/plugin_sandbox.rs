@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use bottle::plan::model::{AgentPlan, ImagePlan};
+use bottle::plan::model::{AgentPlan, ImagePlan, NetworkKind, Plan, SidecarPlan};
 use bottle::plan::{DRY_RUN_CIDR, PlanError, PlanInput, assemble};
 use bottle::plugin::builtin::BUILD_PLUGIN_DIR;
 use bottle::plugin::{PluginRuntime, PluginSource, Registry, RuntimeLimits};
@@ -142,6 +142,22 @@ fn huge_output_is_refused() {
     };
     let text = hostile_error_under("huge", limits);
     assert!(text.contains("more than 8 MiB"), "{text}");
+}
+
+#[test]
+fn a_call_returning_more_than_16_mib_is_refused_with_the_plugins_name() {
+    let limits = RuntimeLimits {
+        call_deadline: std::time::Duration::from_secs(60),
+        ..RuntimeLimits::default()
+    };
+    // Positive control: 12 MiB comes back and reaches validation (refused there for its files).
+    let text = hostile_error_under("huge", limits);
+    assert!(!text.contains("a call may return"), "{text}");
+    let text = hostile_error_under("huge-return", limits);
+    assert!(
+        text.contains("more than the 16 MiB a call may return"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -341,4 +357,335 @@ fn a_plugins_reason_reaches_the_operator_escaped() {
         "{line}"
     );
     assert!(!shown.contains(['\u{1b}', '\r', '\u{202e}']), "{shown:?}");
+}
+
+fn grant(kind: &str, value: &str) -> bottle_manifest::grants::Grant {
+    bottle_manifest::grants::Grant {
+        kind: kind.into(),
+        value: value.into(),
+    }
+}
+
+fn hostile_sidecar(plan: &Plan) -> &SidecarPlan {
+    plan.sidecars
+        .iter()
+        .find(|s| s.name == "hostile-a")
+        .expect("the hostile sidecar is in the plan")
+}
+
+/// Each contribution that needs a grant: the hostile mode asking for it, the manifest line that
+/// grants it, and how to see in the plan that it was taken.
+type Seen = fn(&Plan) -> bool;
+const NEEDS_A_GRANT: &[(&str, &str, Seen)] = &[
+    ("egress-network", "network: egress", |p| {
+        hostile_sidecar(p).networks.contains(&NetworkKind::Egress)
+    }),
+    ("ca-cert", "ca: agent", |p| {
+        hostile_sidecar(p)
+            .cas
+            .iter()
+            .any(|c| c.ca == "agent" && c.key_path.is_none())
+    }),
+    ("host-state", "state: supervise-queue", |p| {
+        hostile_sidecar(p)
+            .mounts
+            .iter()
+            .any(|m| m.state_dir == "supervise-queue")
+    }),
+    ("agent-env", "agent-env: ANTHROPIC_BASE_URL", |p| {
+        p.agent.env.iter().any(|e| e.name == "ANTHROPIC_BASE_URL")
+    }),
+    ("agent-file", "agent-file: /home/agent/.bashrc", |p| {
+        p.agent
+            .files
+            .iter()
+            .any(|f| f.path == "/home/agent/.bashrc")
+    }),
+    ("provision", "provision: install hooks", |p| {
+        p.agent.provision.iter().any(|s| s.name == "install hooks")
+    }),
+    ("passthrough", "passthrough: files.example", |p| {
+        p.egress
+            .iter()
+            .any(|h| h.host == "files.example" && h.passthrough)
+    }),
+    ("credentialed", "passthrough: files.example", |p| {
+        p.egress
+            .iter()
+            .any(|h| h.host == "files.example" && h.credentialed)
+    }),
+    (
+        "finalize-agent-env",
+        "agent-env: HTTPS_PROXY_OVERRIDE_BASE_URL",
+        |p| {
+            p.agent
+                .env
+                .iter()
+                .any(|e| e.name == "HTTPS_PROXY_OVERRIDE_BASE_URL")
+        },
+    ),
+    (
+        "finalize-agent-file",
+        "agent-file: /home/agent/.claude",
+        |p| {
+            p.agent
+                .files
+                .iter()
+                .any(|f| f.path == "/home/agent/.claude/settings.json")
+        },
+    ),
+];
+
+/// The hostile plugin's input with `files.example` on the allowlist: reaching it is granted, so
+/// what the passthrough modes are refused for is skipping inspection, not the host.
+fn sandbox_input(mode: &str, grants: &[&str]) -> PlanInput {
+    let mut input = input(mode);
+    input.allowlist = vec!["files.example".into()];
+    let grants = grants
+        .iter()
+        .map(|line| {
+            let (kind, value) = line.split_once(": ").unwrap();
+            grant(kind, value)
+        })
+        .collect();
+    input.grants.by_plugin.insert("test-hostile".into(), grants);
+    input
+}
+
+#[test]
+fn each_sandbox_contribution_is_refused_without_its_grant() {
+    for (mode, line, _) in NEEDS_A_GRANT {
+        let mut registry = registry_with_hostile();
+        let text = assemble(&mut registry, &sandbox_input(mode, &[]))
+            .expect_err(mode)
+            .to_string();
+        assert!(text.contains("plugin `test-hostile`"), "{mode}: {text}");
+        assert!(text.contains("does not grant"), "{mode}: {text}");
+        let (kind, _) = line.split_once(": ").unwrap();
+        let add = format!("grants:\n    test-hostile:\n      - \"{kind}: ");
+        assert!(text.contains(&add), "{mode}: {text}");
+    }
+}
+
+#[test]
+fn each_sandbox_contribution_is_taken_with_its_grant() {
+    for (mode, line, seen) in NEEDS_A_GRANT {
+        let mut registry = registry_with_hostile();
+        let plan = assemble(&mut registry, &sandbox_input(mode, &[*line]))
+            .unwrap_or_else(|e| panic!("{mode} with `{line}`: {e}"));
+        assert!(seen(&plan), "{mode}: not in the plan");
+        let (kind, _) = line.split_once(": ").unwrap();
+        assert!(
+            plan.grants
+                .iter()
+                .any(|g| g.plugin == "test-hostile" && g.kind == kind),
+            "{mode}: {:?}",
+            plan.grants
+        );
+    }
+}
+
+#[test]
+fn the_refusal_names_the_exact_line_to_add() {
+    for (mode, line) in [
+        ("egress-network", "network: egress"),
+        ("ca-cert", "ca: agent"),
+        ("host-state", "state: supervise-queue"),
+        ("agent-env", "agent-env: ANTHROPIC_BASE_URL"),
+        ("agent-file", "agent-file: /home/agent/.bashrc"),
+        ("provision", "provision: install hooks"),
+        ("passthrough", "passthrough: files.example"),
+        (
+            "finalize-agent-file",
+            "agent-file: /home/agent/.claude/settings.json",
+        ),
+    ] {
+        let mut registry = registry_with_hostile();
+        let text = assemble(&mut registry, &sandbox_input(mode, &[]))
+            .expect_err(mode)
+            .to_string();
+        assert!(text.contains(&format!("- \"{line}\"")), "{mode}: {text}");
+    }
+}
+
+#[test]
+fn an_allowlisted_host_is_not_a_passthrough() {
+    // Positive control: the same host without the passthrough flag is granted by the allowlist.
+    let mut registry = registry_with_hostile();
+    let plan = assemble(&mut registry, &sandbox_input("ok", &[])).unwrap();
+    assert!(
+        plan.egress
+            .iter()
+            .any(|h| h.host == "files.example" && !h.passthrough)
+    );
+    let mut registry = registry_with_hostile();
+    let text = assemble(
+        &mut registry,
+        &sandbox_input("passthrough", &["egress: files.example"]),
+    )
+    .expect_err("passthrough")
+    .to_string();
+    assert!(text.contains("to pass uninspected"), "{text}");
+}
+
+#[test]
+fn a_ca_private_key_is_never_accepted_even_with_a_grant() {
+    // Positive control: the certificate alone is accepted with `ca: agent`.
+    let mut registry = registry_with_hostile();
+    assemble(&mut registry, &sandbox_input("ca-cert", &["ca: agent"])).unwrap();
+    // A `ca-key` line cannot be written in a manifest; put it in the table directly anyway.
+    for grants in [&["ca: agent"][..], &["ca: agent", "ca-key: agent"][..]] {
+        let mut registry = registry_with_hostile();
+        let text = assemble(&mut registry, &sandbox_input("ca-key", grants))
+            .expect_err("ca-key")
+            .to_string();
+        assert!(text.contains("plugin `test-hostile`"), "{text}");
+        assert!(
+            text.contains("private key, which no plugin but bottle's built-in egress proxy"),
+            "{text}"
+        );
+        assert!(!text.contains("add to the bottle manifest"), "{text}");
+    }
+}
+
+#[test]
+fn state_is_namespaced_per_plugin() {
+    let mut registry = registry_with_hostile();
+    let plan = assemble(&mut registry, &sandbox_input("own-state", &[])).unwrap();
+    let dirs: Vec<&str> = hostile_sidecar(&plan)
+        .mounts
+        .iter()
+        .map(|m| m.state_dir.as_str())
+        .collect();
+    assert_eq!(dirs, ["plugins/test-hostile/data"]);
+}
+
+#[test]
+fn a_plugins_own_agent_area_needs_no_grant() {
+    let mut registry = registry_with_hostile();
+    let plan = assemble(&mut registry, &sandbox_input("own-agent-file", &[])).unwrap();
+    assert!(
+        plan.agent
+            .files
+            .iter()
+            .any(|f| f.path == "/opt/bottle/plugins/test-hostile/notes.txt")
+    );
+}
+
+/// Load only the hostile plugin under `limits`; the error text when it is refused.
+fn hostile_load_error(limits: RuntimeLimits, cache: Option<PathBuf>) -> String {
+    let mut registry = Registry::new(PluginRuntime::new(cache, limits).unwrap());
+    let path = PathBuf::from(BUILD_PLUGIN_DIR).join("test-hostile.wasm");
+    let wasm = std::fs::read(&path).unwrap();
+    match registry.add(PluginSource::File(path), None, &wasm) {
+        Ok(_) => panic!("loaded under {limits:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_store_counts_bound_what_a_plugin_instantiates() {
+    // Positive control: under the default limits it loads (and plans, see the test above).
+    let mut registry = Registry::new(PluginRuntime::new(None, RuntimeLimits::default()).unwrap());
+    let path = PathBuf::from(BUILD_PLUGIN_DIR).join("test-hostile.wasm");
+    registry
+        .add(
+            PluginSource::File(path),
+            None,
+            &std::fs::read(PathBuf::from(BUILD_PLUGIN_DIR).join("test-hostile.wasm")).unwrap(),
+        )
+        .unwrap();
+    for (limits, says) in [
+        (
+            RuntimeLimits {
+                instances: 1,
+                ..RuntimeLimits::default()
+            },
+            "instance count too high",
+        ),
+        (
+            RuntimeLimits {
+                memories: 0,
+                ..RuntimeLimits::default()
+            },
+            "memory count too high",
+        ),
+        (
+            RuntimeLimits {
+                tables: 0,
+                ..RuntimeLimits::default()
+            },
+            "table count too high",
+        ),
+        (
+            RuntimeLimits {
+                table_elements: 0,
+                ..RuntimeLimits::default()
+            },
+            "a table grew past",
+        ),
+    ] {
+        let text = hostile_load_error(limits, Some(cache_dir()));
+        assert!(text.contains("test-hostile"), "{text}");
+        assert!(text.contains(says), "{says}: {text}");
+        assert!(
+            text.contains("needs more than its sandbox allows"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_component_too_large_to_compile_is_refused() {
+    let text = hostile_load_error(
+        RuntimeLimits {
+            component_bytes: 1024,
+            ..RuntimeLimits::default()
+        },
+        None,
+    );
+    assert!(text.contains("test-hostile.wasm"), "{text}");
+    assert!(
+        text.contains("more than the 1024 bytes bottle compiles"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_compile_past_its_deadline_is_abandoned() {
+    // No cache: the component must really be compiled.
+    let text = hostile_load_error(
+        RuntimeLimits {
+            compile_deadline: std::time::Duration::from_millis(1),
+            ..RuntimeLimits::default()
+        },
+        None,
+    );
+    assert!(text.contains("test-hostile.wasm"), "{text}");
+    assert!(text.contains("did not compile within 1ms"), "{text}");
+}
+
+#[test]
+fn a_component_file_over_the_cap_is_refused_before_it_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.wasm");
+    std::fs::write(&path, vec![0u8; 2048]).unwrap();
+    let runtime = |cap| {
+        PluginRuntime::new(
+            None,
+            RuntimeLimits {
+                component_bytes: cap,
+                ..RuntimeLimits::default()
+            },
+        )
+        .unwrap()
+    };
+    // Positive control: under a cap it fits, it is read.
+    assert_eq!(runtime(4096).read_component(&path).unwrap().len(), 2048);
+    let text = runtime(1024).read_component(&path).unwrap_err().to_string();
+    assert!(text.contains("big.wasm"), "{text}");
+    assert!(
+        text.contains("is 2048 bytes, more than the 1024 bytes bottle compiles"),
+        "{text}"
+    );
 }

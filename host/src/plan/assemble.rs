@@ -76,6 +76,7 @@ pub enum PlanError {
 /// One active plugin's state between the phases.
 struct Active {
     index: usize,
+    builtin: bool,
     config: String,
     sidecars: BTreeSet<String>,
 }
@@ -95,13 +96,15 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         let Some(contribution) = outcome.map_err(|d| rejected(&name, &d))? else {
             continue;
         };
-        if plugin.source != crate::plugin::PluginSource::Builtin {
+        let builtin = plugin.source == crate::plugin::PluginSource::Builtin;
+        if !builtin {
             refuse_security_roles(&name, &contribution)?;
         }
         let config_strings =
             SectionStrings::of(&serde_json::from_str(&config).expect("the host wrote this JSON"));
         let mut checker = Checker {
             plugin: &name,
+            builtin,
             secrets: &input.secrets,
             config_strings: &config_strings,
             file_bytes: 0,
@@ -112,6 +115,7 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         plan.grants.extend(checker.granted.take());
         active.push(Active {
             index,
+            builtin,
             config,
             sidecars: owned,
         });
@@ -127,7 +131,7 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         let finalization = outcome.map_err(|d| rejected(&name, &d))?;
         merge_finalization(
             &mut plan,
-            &name,
+            (name.as_str(), entry.builtin),
             &entry.sidecars,
             input,
             &entry.config,
@@ -585,7 +589,7 @@ fn facts(plan: &Plan, input: &PlanInput) -> wit::Facts {
 
 fn merge_finalization(
     plan: &mut Plan,
-    plugin: &str,
+    (plugin, builtin): (&str, bool),
     own: &BTreeSet<String>,
     input: &PlanInput,
     config: &str,
@@ -595,6 +599,7 @@ fn merge_finalization(
         SectionStrings::of(&serde_json::from_str(config).expect("the host wrote this JSON"));
     let mut checker = Checker {
         plugin,
+        builtin,
         secrets: &input.secrets,
         config_strings: &config_strings,
         file_bytes: 0,
@@ -605,7 +610,7 @@ fn merge_finalization(
         let at = format!("finalize.files[{i}]");
         match &placed.target {
             wit::Target::Agent => {
-                let file = checker.file(&at, &placed.file, super::validate::AGENT_HOST_OWNED)?;
+                let file = checker.agent_file(&at, &placed.file)?;
                 upsert_file(&mut plan.agent.files, file);
             }
             wit::Target::Sidecar(name) => {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::grants::{GrantTable, GrantUse, SectionStrings};
+use super::grants::{self as grant, GrantTable, GrantUse, SectionStrings};
 use crate::names;
 use crate::plugin::bindings::exports::bottle::plugin::sidecar as wit;
 use crate::plugin::runtime::{PluginError, PluginErrorKind};
@@ -64,6 +64,8 @@ pub const AGENT_RESERVED_ENV: &[&str] = &[
 pub struct Checker<'a> {
     /// The plugin's name.
     pub plugin: &'a str,
+    /// Whether it is built into bottle (only built-ins get the default grants).
+    pub builtin: bool,
     /// Declared secret names.
     pub secrets: &'a BTreeSet<String>,
     /// The string values of the plugin's configuration (what its sections name).
@@ -83,7 +85,7 @@ impl Checker<'_> {
     fn request(&self, at: &str, kind: &str, value: &str, what: &str) -> Checked<()> {
         match self
             .grants
-            .source(self.plugin, kind, value, self.config_strings)
+            .source(self.plugin, self.builtin, kind, value, self.config_strings)
         {
             Some(source) => {
                 let used = GrantUse {
@@ -306,6 +308,17 @@ impl Checker<'_> {
             .map(|h| self.health(&at, h))
             .transpose()?;
         let published_ports = self.published_ports(&at, spec)?;
+        if spec.networks.contains(&wit::Network::Egress) {
+            self.request(
+                &at,
+                "network",
+                "egress",
+                &format!(
+                    "puts sidecar `{}` on the `egress` network, outside the bottle",
+                    spec.name
+                ),
+            )?;
+        }
         Ok((
             SidecarPlan {
                 name: spec.name.clone(),
@@ -340,8 +353,15 @@ impl Checker<'_> {
                     ));
                 }
                 self.container_path(&format!("{at}.cas"), &ca.cert_path, SIDECAR_HOST_OWNED)?;
+                self.request(
+                    &format!("{at}.cas"),
+                    "ca",
+                    &ca.ca,
+                    &format!("asks for the `{}` CA's certificate in its sidecar", ca.ca),
+                )?;
                 if let Some(key) = &ca.key_path {
                     self.container_path(&format!("{at}.cas"), key, SIDECAR_HOST_OWNED)?;
+                    self.ca_key(&format!("{at}.cas"), &ca.ca)?;
                 }
                 Ok(CaInstallPlan {
                     ca: ca.ca.clone(),
@@ -350,6 +370,31 @@ impl Checker<'_> {
                 })
             })
             .collect()
+    }
+
+    /// A CA's private key: only the built-ins of the default table hold one; no grant gives it.
+    fn ca_key(&self, at: &str, ca: &str) -> Checked<()> {
+        if self
+            .grants
+            .source(
+                self.plugin,
+                self.builtin,
+                grant::CA_KEY,
+                ca,
+                self.config_strings,
+            )
+            .is_none()
+        {
+            return Err(self.fail(
+                at,
+                format!(
+                    "it asks for the `{ca}` CA's private key, which no plugin but bottle's \
+                     built-in egress proxy and pipelock may hold, and no grant can give; install \
+                     the certificate only (no key path)"
+                ),
+            ));
+        }
+        self.request(at, grant::CA_KEY, ca, "")
     }
 
     fn host_file(&self, at: &str, file: &wit::HostFile, owned: &[&str]) -> Checked<HostFilePlan> {
@@ -374,8 +419,19 @@ impl Checker<'_> {
         let wit::MountSource::State(dir) = &mount.source;
         self.slug(at, dir)?;
         self.container_path(at, &mount.target, SIDECAR_HOST_OWNED)?;
+        let state_dir = if grant::HOST_STATE.contains(&dir.as_str()) {
+            self.request(
+                at,
+                "state",
+                dir,
+                &format!("asks to mount the host's `{dir}` state directory"),
+            )?;
+            dir.clone()
+        } else {
+            grant::plugin_state_dir(self.plugin, dir)
+        };
         Ok(MountPlan {
-            state_dir: dir.clone(),
+            state_dir,
             target: mount.target.clone(),
             read_only: mount.read_only,
         })
@@ -487,6 +543,16 @@ impl Checker<'_> {
                 crate::render::one_line(&need.reason)
             ),
         )?;
+        // Pipelock lets credentialed hosts through uninspected too, so either flag is a request
+        // to skip inspection, which the allowlist alone does not grant.
+        if need.passthrough || need.credentialed {
+            self.request(
+                at,
+                "passthrough",
+                &host,
+                &format!("asks for `{host}` to pass uninspected (no TLS interception)"),
+            )?;
+        }
         Ok(EgressHost {
             host,
             reasons: vec![format!("{}: {}", self.plugin, need.reason)],
@@ -510,7 +576,7 @@ impl Checker<'_> {
             .files
             .iter()
             .enumerate()
-            .map(|(i, f)| self.file(&format!("agent.files[{i}]"), f, AGENT_HOST_OWNED))
+            .map(|(i, f)| self.agent_file(&format!("agent.files[{i}]"), f))
             .collect::<Checked<Vec<_>>>()?;
         for host in &agent.no_proxy {
             if !names::is_no_proxy_entry(host) {
@@ -528,6 +594,12 @@ impl Checker<'_> {
                         format!("step `{}` has no command", step.name),
                     ));
                 }
+                self.request(
+                    "agent.provision",
+                    "provision",
+                    &step.name,
+                    &format!("asks to run step `{}` in the agent", step.name),
+                )?;
                 Ok(ProvisionPlan {
                     name: step.name.clone(),
                     plugin: self.plugin.to_owned(),
@@ -543,7 +615,8 @@ impl Checker<'_> {
         })
     }
 
-    /// An agent variable: a valid one that the host does not reserve.
+    /// An agent variable: a valid one that the host does not reserve; one that routes traffic or
+    /// carries credentials only when granted.
     pub fn agent_env(&self, at: &str, var: &wit::EnvVar) -> Checked<EnvEntry> {
         if AGENT_RESERVED_ENV.contains(&var.name.as_str()) {
             return Err(self.fail(
@@ -551,7 +624,38 @@ impl Checker<'_> {
                 format!("`{}` is set by the host; plugins cannot set it", var.name),
             ));
         }
+        if grant::agent_env_is_sensitive(&var.name) {
+            self.request(
+                at,
+                "agent-env",
+                &var.name,
+                &format!(
+                    "sets the agent variable `{}`, which routes traffic, carries credentials or \
+                     changes what runs",
+                    var.name
+                ),
+            )?;
+        }
         self.env(at, var)
+    }
+
+    /// An agent file: anywhere the host does not own; outside the plugin's own area
+    /// ([`grant::plugin_agent_area`]) only when granted.
+    pub fn agent_file(&mut self, at: &str, file: &wit::File) -> Checked<FilePlan> {
+        let checked = self.file(at, file, AGENT_HOST_OWNED)?;
+        if !is_under(&file.path, &grant::plugin_agent_area(self.plugin)) {
+            self.request(
+                at,
+                "agent-file",
+                &file.path,
+                &format!(
+                    "writes `{}` in the agent, outside its own area `{}/`",
+                    file.path,
+                    grant::plugin_agent_area(self.plugin)
+                ),
+            )?;
+        }
+        Ok(checked)
     }
 }
 

@@ -58,8 +58,7 @@ pub fn record_path(component: &Path) -> PathBuf {
 /// `describe` passes the host's checks and whose name is not a built-in's), precompile it into
 /// the cache, and install it under `plugins_dir` with its record.
 pub fn add(runtime: PluginRuntime, plugins_dir: &Path, file: &Path) -> Result<Added, PluginError> {
-    let label = file.display().to_string();
-    let wasm = std::fs::read(file).map_err(|e| load_error(&label, format!("cannot read: {e}")))?;
+    let wasm = runtime.read_component(file)?;
     let mut registry = Registry::new(runtime);
     let started = Instant::now();
     let loaded = registry.add(PluginSource::File(file.to_owned()), None, &wasm)?;

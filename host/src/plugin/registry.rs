@@ -88,10 +88,7 @@ impl Registry {
         }
         if let Some(dir) = external_dir {
             for path in external_components(dir)? {
-                let label = path.display().to_string();
-                let wasm = std::fs::read(&path).map_err(|e| {
-                    PluginError::new(&label, PluginErrorKind::Load(format!("cannot read: {e}")))
-                })?;
+                let wasm = registry.runtime.read_component(&path)?;
                 let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&wasm));
                 super::install::verify(&path, &sha256)?;
                 registry.add(PluginSource::File(path), None, &wasm)?;

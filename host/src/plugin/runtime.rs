@@ -3,8 +3,10 @@
 //!
 //! What a plugin gets: WASI with nothing granted (no preopened directories, no environment, no
 //! arguments, no sockets, no name lookup, stdio closed) and the `host.log` import. What bounds it:
-//! an epoch deadline per call, a memory cap per instance, and the host's validation of everything it
-//! returns. Every failure is a [`PluginError`] that names the plugin.
+//! a size cap and a compile deadline when a component is loaded, an epoch deadline and a fuel
+//! budget per call, a memory cap and counts of instances, memories, tables and table elements per
+//! store, a cap on the bytes one call returns, and the host's validation of everything it returns.
+//! Every failure is a [`PluginError`] that names the plugin.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use super::bindings::exports::bottle::plugin::sidecar::{
 use super::bindings::policy::exports::bottle::plugin::policy::Violation;
 use super::bindings::policy::{PolicyModule, PolicyModulePre};
 use super::bindings::{SERVED_VERSIONS, SidecarPlugin, SidecarPluginPre};
+use super::returned::ReturnedBytes;
 
 /// How often the epoch ticks; deadlines are whole ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -46,6 +49,20 @@ pub struct RuntimeLimits {
     /// Fuel (roughly, wasm instructions) one call may burn; a second bound besides the clock,
     /// independent of how busy the machine is.
     pub call_fuel: u64,
+    /// Core instances one plugin's store may create (a Rust component needs a handful).
+    pub instances: usize,
+    /// Linear memories one store may create.
+    pub memories: usize,
+    /// Tables one store may create.
+    pub tables: usize,
+    /// Elements any one table may grow to.
+    pub table_elements: usize,
+    /// Bytes one call may return (strings, lists, file contents): past it the call is refused.
+    pub returned_bytes: usize,
+    /// Size of a component file the host will compile.
+    pub component_bytes: usize,
+    /// Wall-clock time compiling one component may take.
+    pub compile_deadline: Duration,
 }
 
 impl Default for RuntimeLimits {
@@ -54,6 +71,13 @@ impl Default for RuntimeLimits {
             memory_bytes: 64 << 20,
             call_deadline: Duration::from_millis(500),
             call_fuel: 2_000_000_000,
+            instances: 32,
+            memories: 8,
+            tables: 16,
+            table_elements: 100_000,
+            returned_bytes: 16 << 20,
+            component_bytes: 64 << 20,
+            compile_deadline: Duration::from_secs(60),
         }
     }
 }
@@ -97,6 +121,24 @@ pub enum PluginErrorKind {
     /// The instance tried to grow its memory past the cap.
     #[error("tried to use more than its memory limit of {} MiB; it was stopped", .0 >> 20)]
     Memory(usize),
+    /// The store went past its count of instances, memories or tables, or a table past its size.
+    #[error(
+        "needs more than its sandbox allows ({0}); a plugin may create {1} instances, {2} \
+         memories, {3} tables of up to {4} elements; it was stopped"
+    )]
+    Footprint(String, usize, usize, usize, usize),
+    /// One call returned more bytes than the host takes.
+    #[error("returned {0} bytes from one call, more than the {} MiB a call may return", .1 >> 20)]
+    Returned(usize, usize),
+    /// The component file is larger than the host compiles.
+    #[error("the component is {0} bytes, more than the {1} bytes bottle compiles")]
+    TooLarge(usize, usize),
+    /// Compiling the component took longer than the host waits.
+    #[error(
+        "did not compile within {0:?}; it was abandoned (a component this slow to compile is \
+         refused; check that it is the file you meant)"
+    )]
+    CompileDeadline(Duration),
     /// The guest trapped (panicked, hit `unreachable`, …).
     #[error("crashed: {0}")]
     Trap(String),
@@ -185,6 +227,28 @@ impl PluginRuntime {
             limits,
             ticker_stop,
         })
+    }
+
+    /// Read a component file, refusing one larger than the size cap before reading it whole.
+    pub fn read_component(&self, path: &Path) -> Result<Vec<u8>, PluginError> {
+        use std::io::Read;
+        let label = path.display().to_string();
+        let cannot = |e: std::io::Error| {
+            PluginError::new(&label, PluginErrorKind::Load(format!("cannot read: {e}")))
+        };
+        let cap = self.limits.component_bytes;
+        let mut wasm = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(cap as u64 + 1).read_to_end(&mut wasm))
+            .map_err(cannot)?;
+        if wasm.len() > cap {
+            let size = std::fs::metadata(path).map_or(wasm.len(), |m| m.len() as usize);
+            return Err(PluginError::new(
+                &label,
+                PluginErrorKind::TooLarge(size, cap),
+            ));
+        }
+        Ok(wasm)
     }
 
     /// The limits every call runs under.
@@ -280,6 +344,8 @@ impl PluginRuntime {
             .bottle_plugin_policy()
             .call_check(&mut store, plan_json)
             .map_err(|e| classify(&name, &store, e, self.limits))?;
+        let bytes = name.returned_bytes() + violations.returned_bytes();
+        check_returned(&name, bytes, self.limits)?;
         Ok((name, violations))
     }
 
@@ -322,6 +388,12 @@ impl PluginRuntime {
         wasm: &[u8],
         sha256: &str,
     ) -> Result<(Component, bool), PluginError> {
+        if wasm.len() > self.limits.component_bytes {
+            return Err(PluginError::new(
+                label,
+                PluginErrorKind::TooLarge(wasm.len(), self.limits.component_bytes),
+            ));
+        }
         let cached_path = self.cache_path(sha256);
         if let Some(path) = &cached_path
             && path.exists()
@@ -336,10 +408,7 @@ impl PluginRuntime {
                 }
             }
         }
-        let compiled = self
-            .engine
-            .precompile_component(wasm)
-            .map_err(|e| PluginError::new(label, PluginErrorKind::Load(root_cause(&e))))?;
+        let compiled = self.precompile_within_deadline(label, wasm)?;
         if let Some(path) = &cached_path
             && let Err(e) = write_cache_file(path, &compiled)
         {
@@ -349,6 +418,37 @@ impl PluginRuntime {
         let component = unsafe { Component::deserialize(&self.engine, &compiled) }
             .map_err(|e| PluginError::new(label, PluginErrorKind::Load(root_cause(&e))))?;
         Ok((component, false))
+    }
+
+    /// Compile on a thread and wait at most the compile deadline. Cranelift cannot be interrupted,
+    /// so a compile past the deadline is abandoned: its thread finishes on its own and its result
+    /// is dropped, never cached.
+    fn precompile_within_deadline(&self, label: &str, wasm: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let (engine, wasm) = (self.engine.clone(), wasm.to_vec());
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("plugin-compile".into())
+            .spawn(move || {
+                let _ = done.send(
+                    engine
+                        .precompile_component(&wasm)
+                        .map_err(|e| root_cause(&e)),
+                );
+            })
+            .map_err(|e| {
+                PluginError::new(label, PluginErrorKind::Load(format!("cannot compile: {e}")))
+            })?;
+        match result.recv_timeout(self.limits.compile_deadline) {
+            Ok(compiled) => compiled.map_err(|e| PluginError::new(label, PluginErrorKind::Load(e))),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(PluginError::new(
+                label,
+                PluginErrorKind::CompileDeadline(self.limits.compile_deadline),
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(PluginError::new(
+                label,
+                PluginErrorKind::Load("the compiler stopped without a result".into()),
+            )),
+        }
     }
 
     /// `<cache>/wasmtime-<version>-<engine compatibility hash>/<sha256>.cwasm`.
@@ -392,6 +492,17 @@ fn spawn_epoch_ticker(engine: &Engine, stop: Arc<AtomicBool>) {
         .expect("spawn the plugin epoch thread");
 }
 
+/// Refuse a call's value when it is larger than a call may return.
+fn check_returned(name: &str, bytes: usize, limits: RuntimeLimits) -> Result<(), PluginError> {
+    if bytes > limits.returned_bytes {
+        return Err(PluginError::new(
+            name,
+            PluginErrorKind::Returned(bytes, limits.returned_bytes),
+        ));
+    }
+    Ok(())
+}
+
 fn write_cache_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache files live in a directory");
     std::fs::create_dir_all(dir)?;
@@ -428,6 +539,14 @@ fn classify(
 ) -> PluginError {
     let kind = if store.data().limiter.denied {
         PluginErrorKind::Memory(limits.memory_bytes)
+    } else if let Some(what) = footprint_exceeded(&e, store.data().limiter.table_denied) {
+        PluginErrorKind::Footprint(
+            what,
+            limits.instances,
+            limits.memories,
+            limits.tables,
+            limits.table_elements,
+        )
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         PluginErrorKind::Deadline(limits.call_deadline)
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::OutOfFuel)) {
@@ -436,6 +555,21 @@ fn classify(
         PluginErrorKind::Trap(crash_report(&e, &store.data().stderr))
     };
     PluginError::new(name, kind)
+}
+
+/// What went past the store's counts: wasmtime's own words for instances, memories and tables
+/// (it has no typed error for them), or a table grown too far.
+fn footprint_exceeded(e: &wasmtime::Error, table_denied: bool) -> Option<String> {
+    if table_denied {
+        return Some("a table grew past its element limit".into());
+    }
+    let text = format!("{e:#}");
+    let start = text.find("resource limit exceeded: ")?;
+    let what = text[start..].lines().next().unwrap_or_default();
+    Some(
+        what.trim_start_matches("resource limit exceeded: ")
+            .to_owned(),
+    )
 }
 
 /// A live plugin instance. Calls run under the runtime's limits; each call gets a fresh deadline.
@@ -502,8 +636,10 @@ impl PluginInstance {
         self.store.data_mut().log_lines = 0;
     }
 
-    fn finish<T>(&mut self, result: wasmtime::Result<T>) -> Result<T, PluginError> {
-        result.map_err(|e| classify(&self.name, &self.store, e, self.limits))
+    fn finish<T: ReturnedBytes>(&mut self, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+        let value = result.map_err(|e| classify(&self.name, &self.store, e, self.limits))?;
+        check_returned(&self.name, value.returned_bytes(), self.limits)?;
+        Ok(value)
     }
 }
 
@@ -537,6 +673,8 @@ impl PluginState {
             limiter: MemoryCap {
                 max: limits.memory_bytes,
                 denied: false,
+                limits,
+                table_denied: false,
             },
             log_lines: 0,
         }
@@ -599,10 +737,13 @@ impl LogHost for PluginState {
     }
 }
 
-/// A memory limiter that remembers it said no, so the resulting trap is reported as a memory blow-up.
+/// The store's limits (wasmtime's `StoreLimits`, with memory) that remember they said no, so the
+/// resulting trap is reported as a memory or table blow-up.
 struct MemoryCap {
     max: usize,
     denied: bool,
+    limits: RuntimeLimits,
+    table_denied: bool,
 }
 
 impl ResourceLimiter for MemoryCap {
@@ -623,6 +764,20 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        let allowed = desired <= self.limits.table_elements;
+        self.table_denied |= !allowed;
+        Ok(allowed)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables
     }
 }
