@@ -385,7 +385,10 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
             }
             audit.record(record);
         });
-        let (parts, _) = response.into_parts();
+        let (mut parts, _) = response.into_parts();
+        if let Some(token) = &route_token {
+            crate::token_guard::cut_headers(&mut parts.headers, token);
+        }
         return Response::from_parts(parts, empty());
     }
     let (mut parts, body) = response.into_parts();

@@ -41,6 +41,17 @@ use bottle_egress_config::{
 };
 
 const HOST: &str = "127.0.0.1";
+/// The plain-HTTP upstream's address: a host without a route, since a route's token is never sent
+/// over plain HTTP (the proxy refuses). Linux answers the whole 127/8 on loopback.
+const HTTP_HOST: &str = "127.0.0.2";
+
+/// The host a scheme's requests go to: the route host over TLS, the unrouted one over plain HTTP.
+fn target_host(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::Http => HTTP_HOST,
+        Scheme::Https => HOST,
+    }
+}
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const ADDON: &str = include_str!("../../bench/mitm_allowlist.py");
 
@@ -241,7 +252,7 @@ async fn start_upstream(m: &Material) -> anyhow::Result<(u16, u16)> {
             .with_single_cert(m.upstream_chain.clone(), m.upstream_key.clone_key())?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(server));
-    let http = TcpListener::bind((HOST, 0)).await?;
+    let http = TcpListener::bind((HTTP_HOST, 0)).await?;
     let https = TcpListener::bind((HOST, 0)).await?;
     let ports = (http.local_addr()?.port(), https.local_addr()?.port());
     tokio::spawn(async move {
@@ -293,7 +304,7 @@ where
         Scheme::Http => upstream.0,
         Scheme::Https => upstream.1,
     };
-    let authority = format!("{HOST}:{port}");
+    let authority = format!("{}:{port}", target_host(scheme));
     let (io, uri): (Box<dyn Io>, String) = match (via, scheme) {
         (Via::None, Scheme::Http) => (Box::new(tcp(&authority).await?), "/bench".into()),
         (Via::Proxy(p), Scheme::Http) => (
@@ -346,12 +357,20 @@ async fn tcp(addr: &str) -> anyhow::Result<TcpStream> {
     Ok(s)
 }
 
-async fn one(sender: &mut SendRequest<Empty<Bytes>>, uri: &str, port: u16) -> anyhow::Result<()> {
+async fn one(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    uri: &str,
+    authority: &str,
+) -> anyhow::Result<()> {
     sender.ready().await?;
+    // The placeholder, as Claude Code sends it: the route refuses any other credential.
     let req = Request::builder()
         .uri(uri)
-        .header("host", format!("{HOST}:{port}"))
-        .header("authorization", "Bearer client-own")
+        .header("host", authority)
+        .header(
+            "authorization",
+            format!("Bearer {}", bottle_egress_config::PLACEHOLDER_TOKEN),
+        )
         .body(Empty::new())?;
     let resp = sender.send_request(req).await?;
     let ok = resp.status().is_success();
@@ -373,17 +392,18 @@ async fn measure(
         Scheme::Http => upstream.0,
         Scheme::Https => upstream.1,
     };
+    let authority = format!("{}:{port}", target_host(scheme));
     let budget = Duration::from_secs_f64(args.seconds);
     // Latency: one connection, sequential requests.
     let (mut sender, uri) = open::<Empty<Bytes>>(via, scheme, upstream, tls).await?;
     for _ in 0..50 {
-        one(&mut sender, &uri, port).await?;
+        one(&mut sender, &uri, &authority).await?;
     }
     let mut lat = Vec::with_capacity(args.latency_requests);
     let start = Instant::now();
     while lat.len() < args.latency_requests && start.elapsed() < budget {
         let t = Instant::now();
-        one(&mut sender, &uri, port).await?;
+        one(&mut sender, &uri, &authority).await?;
         lat.push(t.elapsed());
     }
     drop(sender);
@@ -397,12 +417,13 @@ async fn measure(
     for _ in 0..args.connections {
         let (mut sender, uri) = open::<Empty<Bytes>>(via, scheme, upstream, tls).await?;
         let barrier = barrier.clone();
+        let authority = authority.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let deadline = Instant::now() + budget;
             let (mut ok, mut errors) = (0u64, 0u64);
             while Instant::now() < deadline {
-                match one(&mut sender, &uri, port).await {
+                match one(&mut sender, &uri, &authority).await {
                     Ok(()) => ok += 1,
                     Err(_) => {
                         errors += 1;
@@ -502,7 +523,7 @@ async fn start_ours(dir: &Path, m: &Material) -> anyhow::Result<ProxyProcess> {
     let config = EgressConfig {
         version: FORMAT_VERSION,
         listen: format!("{HOST}:{port}"),
-        allow: vec![HOST.into()],
+        allow: vec![HOST.into(), HTTP_HOST.into()],
         firewall: true,
         upstream_proxy: None,
         tls: TlsConfig {
@@ -585,7 +606,7 @@ async fn start_mitm(dir: &Path, m: &Material, mitmdump: &Path) -> anyhow::Result
         ])
         .arg("-s")
         .arg(&addon)
-        .env("BENCH_ALLOW", HOST)
+        .env("BENCH_ALLOW", format!("{HOST},{HTTP_HOST}"))
         .env("BENCH_ROUTES", HOST)
         .env("BENCH_TOKEN", TOKEN)
         .stdout(Stdio::null())

@@ -241,6 +241,10 @@ async fn echo(
             .insert("upgrade", "websocket".parse().unwrap());
         r.headers_mut()
             .insert("connection", "Upgrade".parse().unwrap());
+        // Echo the credential in the 101's headers: what a route must not let through.
+        if let Some(auth) = req.headers().get("authorization") {
+            r.headers_mut().insert("x-echo-authorization", auth.clone());
+        }
         return Ok(r);
     }
     let method = req.method().to_string();

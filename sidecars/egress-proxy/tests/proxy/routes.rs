@@ -145,6 +145,41 @@ async fn an_echoed_token_is_cut_from_the_answer() {
 }
 
 #[tokio::test]
+async fn an_echoed_token_is_cut_from_a_websocket_upgrade() {
+    let h = start(|_| {}).await;
+    let upgrade = |host: &str| {
+        request(
+            "GET",
+            host,
+            "/ws",
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        )
+        .replace("Connection: close\r\n", "")
+    };
+    // The probe: a host without a route gets the echo as sent.
+    let mut tls = h.tunnel("api.test", h.upstream.https_port).await;
+    tls.write_all(
+        upgrade("api.test")
+            .replace("\r\n\r\n", "\r\nAuthorization: token visible\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let r = read_response(&mut tls).await;
+    assert_eq!(r.status, 101, "{r:?}");
+    assert_eq!(r.header("x-echo-authorization"), Some("token visible"));
+    // The route's token, echoed in the 101, comes back cut.
+    let mut tls = h.tunnel("tok.test", h.upstream.https_port).await;
+    tls.write_all(upgrade("tok.test").as_bytes()).await.unwrap();
+    let r = read_response(&mut tls).await;
+    assert_eq!(r.status, 101, "{r:?}");
+    assert_eq!(
+        r.header("x-echo-authorization"),
+        Some(format!("token {}", "*".repeat(TOK_TOKEN.len())).as_str())
+    );
+}
+
+#[tokio::test]
 async fn trace_is_refused_everywhere() {
     let h = start(|_| {}).await;
     let r = h
