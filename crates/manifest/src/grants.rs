@@ -97,7 +97,7 @@ pub(crate) fn parse(
             if value.is_empty() {
                 return Err(Invalid::new(format!("grant `{kind}` has no value")).at(at));
             }
-            check_value(kind, value).map_err(|e| e.at(at))?;
+            check_value(kind, value).map_err(|e| e.at(at.clone()))?;
             // Egress and passthrough grants are read like allowlist entries, so they are ones.
             let value = match kind {
                 "egress" | "passthrough" => {
