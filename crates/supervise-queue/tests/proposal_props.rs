@@ -34,13 +34,19 @@ fn route(host: String) -> impl Strategy<Value = Route> {
             token_env,
         },
     ));
-    (prop::collection::vec("/[a-z0-9_/-]{0,16}", 0..3), auth).prop_map(
-        move |(path_allowlist, auth)| Route {
+    let methods = prop::sample::subsequence(vec!["GET", "POST", "PUT", "PATCH", "DELETE"], 0..3)
+        .prop_map(|m| m.into_iter().map(str::to_owned).collect::<Vec<_>>());
+    (
+        prop::collection::vec("/[a-z0-9_/-]{0,16}", 0..3),
+        auth,
+        methods,
+    )
+        .prop_map(move |(path_allowlist, auth, methods)| Route {
             host: host.clone(),
             path_allowlist,
             auth,
-        },
-    )
+            methods,
+        })
 }
 
 fn change() -> impl Strategy<Value = Change> {
@@ -59,16 +65,20 @@ fn change() -> impl Strategy<Value = Change> {
         refs(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(repo, protected, allowed_refs, allow_force_push, allow_delete)| Change::GitRule {
-                repo,
-                policy: Policy {
-                    protected,
-                    allow_force_push,
-                    allowed_refs,
-                    allow_delete,
-                },
+            |(repo, protected, allowed_refs, allow_force_push, allow_delete, allow_ci_changes)| {
+                Change::GitRule {
+                    repo,
+                    policy: Policy {
+                        protected,
+                        allow_force_push,
+                        allowed_refs,
+                        allow_delete,
+                        allow_ci_changes,
+                    },
+                }
             },
         );
     prop_oneof![routes, allow, dockerfile, git]

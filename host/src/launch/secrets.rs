@@ -138,8 +138,13 @@ mod tests {
 
     #[test]
     fn short_and_empty_values_are_refused_without_showing_them() {
-        let err = checked("PIN".into(), "1234".into()).unwrap_err().to_string();
-        assert!(err.contains("`PIN` is 4 bytes") && err.contains("8 bytes"), "{err}");
+        let err = checked("PIN".into(), "1234".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`PIN` is 4 bytes") && err.contains("8 bytes"),
+            "{err}"
+        );
         assert!(err.contains("longer value"), "{err}");
         assert!(!err.contains("1234"), "{err}");
         assert!(matches!(

@@ -468,7 +468,11 @@ mod tests {
         assert!(host_matches("*.pypi.org", "*.pypi.org"));
         assert!(!host_matches("files.pypi.org", "*.pypi.org"));
         for (pattern, host, expected) in bottle_host_pattern::conformance::CASES {
-            assert_eq!(host_matches(pattern, host), *expected, "{pattern} vs {host}");
+            assert_eq!(
+                host_matches(pattern, host),
+                *expected,
+                "{pattern} vs {host}"
+            );
         }
     }
 
