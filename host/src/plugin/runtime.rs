@@ -128,7 +128,7 @@ pub enum PluginErrorKind {
     )]
     Footprint(String, usize, usize, usize, usize),
     /// One call returned more bytes than the host takes.
-    #[error("returned {0} bytes from one call, more than the {} MiB a call may return", .1 >> 20)]
+    #[error("returned {0} bytes from one call, more than the {mib} MiB a call may return", mib = .1 >> 20)]
     Returned(usize, usize),
     /// The component file is larger than the host compiles.
     #[error("the component is {0} bytes, more than the {1} bytes bottle compiles")]

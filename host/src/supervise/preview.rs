@@ -137,6 +137,7 @@ mod tests {
                     host: "api.x.com\u{200b}".into(),
                     path_allowlist: vec!["/\u{1b}[8m".into()],
                     auth: None,
+                    methods: vec!["PUT\u{7f}".into()],
                 }],
             },
         ]
