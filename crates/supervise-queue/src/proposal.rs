@@ -574,6 +574,7 @@ mod tests {
                         scheme: bottle_egress_config::AuthScheme::Bearer,
                         token_env: token_env.into(),
                     }),
+                    methods: Vec::new(),
                 }],
             },
         }
