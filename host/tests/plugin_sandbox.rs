@@ -228,13 +228,13 @@ fn granted_requests_pass_and_are_recorded_in_the_plan() {
     ] {
         let mut registry = registry_with_hostile();
         let mut input = input(mode);
-        input.grants.by_plugin.insert(
-            "test-hostile".into(),
-            vec![bottle_manifest::grants::Grant {
-                kind: kind.into(),
-                value: value.into(),
-            }],
-        );
+        let mut grants = vec![grant(kind, value)];
+        if mode == "publish-port" {
+            // A published port is reached from the host's side: the sidecar is on the egress
+            // network, which is a grant of its own.
+            grants.push(grant("network", "egress"));
+        }
+        input.grants.by_plugin.insert("test-hostile".into(), grants);
         let plan =
             bottle::plan::assemble(&mut registry, &input).unwrap_or_else(|e| panic!("{mode}: {e}"));
         assert!(
@@ -441,6 +441,7 @@ const NEEDS_A_GRANT: &[(&str, &str, Seen)] = &[
 fn sandbox_input(mode: &str, grants: &[&str]) -> PlanInput {
     let mut input = input(mode);
     input.allowlist = vec!["files.example".into()];
+    input.grants.allowlist = input.allowlist.clone();
     let grants = grants
         .iter()
         .map(|line| {

@@ -20,7 +20,8 @@ fn config(cases: u32) -> Config {
 }
 
 fn host() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9-]{0,8}(\\.[a-z][a-z0-9]{0,8}){1,2}"
+    // Labels as RFC 1123 has them: no hyphen at either end.
+    "[a-z]([a-z0-9-]{0,7}[a-z0-9])?(\\.[a-z][a-z0-9]{0,8}){1,2}"
 }
 
 fn route(host: String) -> impl Strategy<Value = Route> {
