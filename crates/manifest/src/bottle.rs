@@ -250,6 +250,7 @@ impl TopSeed<'_> {
     /// Rules spanning sections, and paths that need the file system.
     fn finish(&self, mut raw: RawBottle) -> Result<RawBottle, Invalid> {
         git::check_repos(&raw.git)?;
+        legacy_dlp_action(&mut raw)?;
         if raw.image.is_some() && raw.dockerfile.is_some() {
             return Err(Invalid::new("`image` and `dockerfile` are both set")
                 .hint("keep `image` to use a ready-made image, or `dockerfile` to build one")
@@ -280,6 +281,33 @@ impl TopSeed<'_> {
             raw.dockerfile = Some(resolved);
         }
         Ok(raw)
+    }
+}
+
+/// claude-bottle's `egress.dlp_action` is the egress proxy's `dlp_patterns`: take it over, unless
+/// the bottle says the opposite in the new place (then neither reading is safe to guess).
+fn legacy_dlp_action(raw: &mut RawBottle) -> Result<(), Invalid> {
+    let Some(legacy) = raw.egress.dlp_action.take() else {
+        return Ok(());
+    };
+    let current = raw.egress_proxy.dlp_patterns;
+    if raw.egress_proxy.dlp_patterns_written && current != legacy {
+        return Err(Invalid::new(format!(
+            "`egress.dlp_action` ({}) contradicts `egress_proxy.dlp_patterns` ({})",
+            action_word(legacy),
+            action_word(current)
+        ))
+        .hint("remove `egress.dlp_action` (claude-bottle's key; `bottle migrate` rewrites it)")
+        .find("dlp_action", None, 0));
+    }
+    raw.egress_proxy.dlp_patterns = legacy;
+    Ok(())
+}
+
+fn action_word(action: crate::egress::DlpAction) -> &'static str {
+    match action {
+        crate::egress::DlpAction::Block => "block",
+        crate::egress::DlpAction::Warn => "warn",
     }
 }
 

@@ -55,7 +55,10 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Finds `<home>/bottles/*.md`, `<home>/agents/*.md` and `<cwd>/.bottle/agents/*.md`.
+    /// Finds `<home>/bottles/*.md`, `<home>/agents/*.md` and the project's `.bottle/agents/*.md`:
+    /// in `cwd` and each directory above it up to the repository root (the nearest directory
+    /// holding `.git`, as git and cargo find it); the nearest wins. Outside a repository only
+    /// `cwd` is the project. Agents found this way are still the project's ([`Source::Project`]).
     ///
     /// Never fails: unreadable directories and badly named files become [`Catalog::warnings`].
     /// `~/` in manifests expands against `$HOME` (see [`Catalog::with_user_home`]).
@@ -63,7 +66,8 @@ impl Catalog {
         let mut warnings = Vec::new();
         let bottles = scan(&home.join("bottles"), Source::Home, &mut warnings);
         let mut agents = scan(&home.join("agents"), Source::Home, &mut warnings);
-        if let Some(project) = project_dir(home, cwd) {
+        // Farthest first, so that a nearer project's agent replaces a farther one's.
+        for project in project_dirs(home, cwd).iter().rev() {
             warn_project_bottles(&project.join("bottles"), home, &mut warnings);
             let local = scan(&project.join("agents"), Source::Project, &mut warnings);
             overlay(&mut agents, local);
@@ -180,14 +184,32 @@ fn read(path: &Path) -> Result<String, ManifestError> {
     })
 }
 
-/// `<cwd>/.bottle`, unless it is the bottle home itself (when working in `~`).
-fn project_dir(home: &Path, cwd: &Path) -> Option<PathBuf> {
-    let project = cwd.join(".bottle");
+/// The project's `.bottle` directories, nearest first: `cwd`'s and, inside a repository, each one
+/// above it up to the repository root. The bottle home itself is never one of them (when working
+/// in `~`, or in a home kept under git).
+fn project_dirs(home: &Path, cwd: &Path) -> Vec<PathBuf> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     };
-    (!same(&project, home)).then_some(project)
+    let dirs: Vec<&Path> = match repository_root(cwd) {
+        Some(root) => cwd
+            .ancestors()
+            .take_while(|d| *d != root)
+            .chain([root])
+            .collect(),
+        None => vec![cwd],
+    };
+    dirs.into_iter()
+        .map(|dir| dir.join(".bottle"))
+        .filter(|project| !same(project, home))
+        .collect()
+}
+
+/// The nearest directory at or above `cwd` holding `.git` (a directory, or the file of a
+/// worktree or submodule), as git finds the top of a working tree.
+fn repository_root(cwd: &Path) -> Option<&Path> {
+    cwd.ancestors().find(|dir| dir.join(".git").exists())
 }
 
 /// Project agents replace home agents of the same name, remembering what they hide.

@@ -19,6 +19,23 @@ pub struct Egress {
     pub allowlist: Vec<String>,
     /// An image replacing pipelock's default one.
     pub pipelock_image: Option<String>,
+    /// claude-bottle's `egress.dlp_action`, read so that its bottles load; the bottle moves it to
+    /// [`EgressProxy::dlp_patterns`] and plugins never see it here.
+    #[serde(skip)]
+    pub dlp_action: Option<DlpAction>,
+}
+
+/// What the egress proxy does when a request matches one of its built-in secret patterns (AWS
+/// keys, GitHub tokens, private keys, …). The exact values of the bottle's own secrets are refused
+/// either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlpAction {
+    /// Refuse the request (the default).
+    #[default]
+    Block,
+    /// Log the finding and let the request pass.
+    Warn,
 }
 
 /// The sidecar that is the bottle's egress firewall.
@@ -41,11 +58,14 @@ pub(crate) struct EgressFields {
     allowlist: Vec<String>,
     #[serde(default, deserialize_with = "de_image")]
     pipelock_image: Option<String>,
+    #[serde(default)]
+    dlp_action: Option<DlpAction>,
 }
 
 impl Section for Egress {
     const WHAT: &'static str = "the egress section (a mapping)";
-    const KEYS: &'static [&'static str] = &["firewall", "allowlist", "pipelock_image"];
+    const KEYS: &'static [&'static str] =
+        &["firewall", "allowlist", "pipelock_image", "dlp_action"];
     type Fields = EgressFields;
 
     fn check(f: EgressFields) -> Result<Self, Invalid> {
@@ -53,6 +73,7 @@ impl Section for Egress {
             firewall: f.firewall,
             allowlist: f.allowlist,
             pipelock_image: f.pipelock_image,
+            dlp_action: f.dlp_action,
         })
     }
 }
@@ -85,6 +106,11 @@ pub struct EgressProxy {
     /// Private address ranges the proxy may connect to (its SSRF guard refuses private, loopback
     /// and link-local addresses otherwise), such as an internal registry's network.
     pub allow_cidrs: Vec<String>,
+    /// What a match of a built-in secret pattern does.
+    pub dlp_patterns: DlpAction,
+    /// Whether the manifest wrote `dlp_patterns` (then claude-bottle's key may not contradict it).
+    #[serde(skip)]
+    pub(crate) dlp_patterns_written: bool,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +122,8 @@ pub(crate) struct EgressProxyFields {
     upstream_ca: Vec<String>,
     #[serde(default, deserialize_with = "de_cidrs")]
     allow_cidrs: Vec<String>,
+    #[serde(default)]
+    dlp_patterns: Option<DlpAction>,
 }
 
 fn de_upstream_ca<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -125,9 +153,9 @@ fn cidr(text: &str) -> Result<String, Invalid> {
 }
 
 impl Section for EgressProxy {
-    const WHAT: &'static str =
-        "the egress_proxy section (a mapping with `routes`, `upstream_ca`, `allow_cidrs`)";
-    const KEYS: &'static [&'static str] = &["routes", "upstream_ca", "allow_cidrs"];
+    const WHAT: &'static str = "the egress_proxy section (a mapping with `routes`, `upstream_ca`, \
+                                `allow_cidrs`, `dlp_patterns`)";
+    const KEYS: &'static [&'static str] = &["routes", "upstream_ca", "allow_cidrs", "dlp_patterns"];
     type Fields = EgressProxyFields;
 
     fn check(f: EgressProxyFields) -> Result<Self, Invalid> {
@@ -146,6 +174,8 @@ impl Section for EgressProxy {
             routes: f.routes,
             upstream_ca: f.upstream_ca.into_iter().map(PathBuf::from).collect(),
             allow_cidrs: f.allow_cidrs,
+            dlp_patterns: f.dlp_patterns.unwrap_or_default(),
+            dlp_patterns_written: f.dlp_patterns.is_some(),
         })
     }
 }

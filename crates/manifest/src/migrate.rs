@@ -1,12 +1,165 @@
-//! Migration help for claude-bottle's `cred_proxy` section, which `egress_proxy` replaced.
+//! Migration from claude-bottle: the text rewrites `bottle migrate` applies to its manifests
+//! ([`bottle`], [`agent`]), and the recipe printed for its `cred_proxy` section, which
+//! `egress_proxy` replaced.
 //!
 //! claude-bottle's shape varied between versions, so this recognises the likely spellings of each
 //! setting, converts what it can, and lists the rest as comments for the user to port by hand.
 
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::frontmatter;
 use crate::invalid::Invalid;
 use crate::names;
+
+/// A manifest after migration: its new text, what was rewritten and what the user should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The manifest to write (the original text when nothing was rewritten).
+    pub text: String,
+    /// Each rewrite, in words.
+    pub changes: Vec<String>,
+    /// What was left as it was but needs the user's eye.
+    pub notes: Vec<String>,
+}
+
+/// The words of claude-bottle's supervise tool that bottle's tools replaced.
+const OLD_SUPERVISE_TOOL: &str = "pipelock-block";
+
+/// Rewrites a claude-bottle bottle manifest: `egress.dlp_action` becomes
+/// `egress_proxy.dlp_patterns`, and the later-era `egress.routes` becomes `egress_proxy.routes`.
+/// A frontmatter that changes is written anew, without its comments (the caller keeps the
+/// original); one that does not is returned byte for byte.
+pub fn bottle(text: &str) -> Migrated {
+    let unchanged = |notes| Migrated {
+        text: text.to_string(),
+        changes: Vec::new(),
+        notes,
+    };
+    let Ok(front) = frontmatter::split(text) else {
+        return unchanged(vec!["no `---` frontmatter: copied as it was".into()]);
+    };
+    let Ok(Value::Mapping(mut top)) = serde_yaml_ng::from_str::<Value>(front.yaml) else {
+        return unchanged(vec![
+            "the frontmatter is not a YAML mapping: copied as it was".into(),
+        ]);
+    };
+    let mut changes = Vec::new();
+    let mut notes = Vec::new();
+    move_egress_keys(&mut top, &mut changes, &mut notes);
+    if top.contains_key("cred_proxy") {
+        notes.push(
+            "`cred_proxy` is left for you: `bottle start` prints the equivalent `egress_proxy` \
+             block to paste"
+                .into(),
+        );
+    }
+    if changes.is_empty() {
+        return unchanged(notes);
+    }
+    let yaml = serde_yaml_ng::to_string(&Value::Mapping(top)).unwrap_or_default();
+    notes.push("comments in the frontmatter were not kept (the original file has them)".into());
+    Migrated {
+        text: format!("---\n{yaml}---\n{}", front.body),
+        changes,
+        notes,
+    }
+}
+
+/// Rewrites a claude-bottle agent manifest: nothing in its frontmatter changed, and its prompt is
+/// the user's to edit, so only mentions of claude-bottle's supervise tool are pointed out.
+pub fn agent(text: &str) -> Migrated {
+    let mut notes = Vec::new();
+    if text.contains(OLD_SUPERVISE_TOOL) {
+        notes.push(format!(
+            "the prompt mentions `{OLD_SUPERVISE_TOOL}`, claude-bottle's supervise tool; left as \
+             it is: bottle's tools are `egress-proxy-block`, `firewall-block`, `capability-block` \
+             and `git-rule-block`"
+        ));
+    }
+    Migrated {
+        text: text.to_string(),
+        changes: Vec::new(),
+        notes,
+    }
+}
+
+/// `egress.dlp_action` and `egress.routes` into `egress_proxy`; an emptied `egress` goes.
+fn move_egress_keys(top: &mut Mapping, changes: &mut Vec<String>, notes: &mut Vec<String>) {
+    let Some(Value::Mapping(egress)) = top.get_mut("egress") else {
+        return;
+    };
+    let action = egress.remove("dlp_action");
+    let routes = egress.remove("routes");
+    let emptied = egress.is_empty();
+    if emptied {
+        top.remove("egress");
+    }
+    if action.is_none() && routes.is_none() {
+        return;
+    }
+    let proxy = top
+        .entry(Value::from("egress_proxy"))
+        .or_insert_with(|| Value::Mapping(Mapping::new()));
+    if proxy.is_null() {
+        *proxy = Value::Mapping(Mapping::new());
+    }
+    let Value::Mapping(proxy) = proxy else {
+        notes.push("`egress_proxy` is not a mapping: `egress.dlp_action`/`egress.routes` dropped; add them by hand".into());
+        return;
+    };
+    if let Some(action) = action {
+        move_dlp_action(proxy, action, changes);
+    }
+    if let Some(routes) = routes {
+        move_routes(proxy, routes, changes);
+    }
+}
+
+fn move_dlp_action(proxy: &mut Mapping, action: Value, changes: &mut Vec<String>) {
+    match proxy.get("dlp_patterns") {
+        Some(existing) if *existing != action => changes.push(format!(
+            "`egress.dlp_action` ({}) dropped: `egress_proxy.dlp_patterns` already says {}",
+            plain(&action),
+            plain(existing)
+        )),
+        _ => {
+            changes.push(format!(
+                "`egress.dlp_action: {0}` → `egress_proxy.dlp_patterns: {0}`",
+                plain(&action)
+            ));
+            proxy.insert(Value::from("dlp_patterns"), action);
+        }
+    }
+}
+
+fn move_routes(proxy: &mut Mapping, routes: Value, changes: &mut Vec<String>) {
+    let moved = match routes {
+        Value::Sequence(items) => items,
+        other => vec![other],
+    };
+    changes.push(format!(
+        "`egress.routes` ({} route{}) → `egress_proxy.routes`",
+        moved.len(),
+        if moved.len() == 1 { "" } else { "s" }
+    ));
+    match proxy.get_mut("routes") {
+        Some(Value::Sequence(existing)) => existing.extend(moved),
+        _ => {
+            proxy.insert(Value::from("routes"), Value::Sequence(moved));
+        }
+    }
+}
+
+/// A scalar as the user wrote it, for the report.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
 
 const HOST_KEYS: &[&str] = &["host", "hostname", "domain", "match"];
 const SCHEME_KEYS: &[&str] = &["scheme", "auth_scheme", "type"];
@@ -154,6 +307,60 @@ fn scalar(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dlp_action_and_egress_routes_move_to_egress_proxy() {
+        let old = "---\n# mine\negress:\n  allowlist: [crates.io]\n  dlp_action: warn\n  routes:\n    \
+                   - host: api.github.com\n      auth: {scheme: token, token_ref: GH}\n---\nNotes.\n";
+        let migrated = bottle(old);
+        assert_eq!(migrated.changes.len(), 2, "{migrated:?}");
+        let new: Value =
+            serde_yaml_ng::from_str(frontmatter::split(&migrated.text).unwrap().yaml).unwrap();
+        assert_eq!(new["egress_proxy"]["dlp_patterns"], Value::from("warn"));
+        assert_eq!(
+            new["egress_proxy"]["routes"][0]["host"],
+            Value::from("api.github.com")
+        );
+        assert_eq!(new["egress"]["allowlist"][0], Value::from("crates.io"));
+        assert!(new["egress"].get("dlp_action").is_none());
+        assert!(
+            migrated.text.ends_with("---\nNotes.\n"),
+            "{}",
+            migrated.text
+        );
+        assert!(migrated.notes.iter().any(|n| n.contains("comments")));
+    }
+
+    #[test]
+    fn a_bottle_without_old_keys_is_copied_byte_for_byte() {
+        let text = "---\n# keep me\nsupervise: true\n---\n";
+        let migrated = bottle(text);
+        assert_eq!((migrated.text.as_str(), migrated.changes.len()), (text, 0));
+    }
+
+    #[test]
+    fn an_emptied_egress_goes_and_a_contradiction_is_reported() {
+        let migrated = bottle("---\negress:\n  dlp_action: warn\n---\n");
+        assert!(!migrated.text.contains("egress:\n"), "{}", migrated.text);
+        let both = "---\negress:\n  dlp_action: warn\negress_proxy:\n  dlp_patterns: block\n---\n";
+        let migrated = bottle(both);
+        assert!(
+            migrated
+                .changes
+                .iter()
+                .any(|n| n.contains("already says block"))
+        );
+        assert!(!migrated.text.contains("dlp_action"), "{}", migrated.text);
+    }
+
+    #[test]
+    fn pipelock_block_in_a_prompt_is_reported_not_rewritten() {
+        let text = "---\nbottle: dev\n---\nUse pipelock-block to ask.\n";
+        let migrated = agent(text);
+        assert_eq!(migrated.text, text);
+        assert!(migrated.notes[0].contains("egress-proxy-block"));
+        assert!(agent("---\nbottle: dev\n---\n").notes.is_empty());
+    }
 
     fn hint(yaml: &str) -> String {
         let value: Value = serde_yaml_ng::from_str(yaml).unwrap();

@@ -5,11 +5,11 @@ use bottle_host_pattern::{HostError, HostName, HostPattern};
 use crate::invalid::Invalid;
 
 /// The rule for agent and bottle names (file stems), for messages.
-pub(crate) const MANIFEST_NAME_RULE: &str =
+pub const MANIFEST_NAME_RULE: &str =
     "a lowercase letter followed by lowercase letters, digits and `-` ([a-z][a-z0-9-]*)";
 
 /// Whether `name` is a valid agent or bottle name.
-pub(crate) fn is_manifest_name(name: &str) -> bool {
+pub fn is_manifest_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

@@ -275,7 +275,7 @@ fn an_empty_frontmatter_gives_every_default() {
     );
     assert_eq!(
         value["egress_proxy"],
-        json!({"routes": [], "upstream_ca": [], "allow_cidrs": []})
+        json!({"routes": [], "upstream_ca": [], "allow_cidrs": [], "dlp_patterns": "block"})
     );
 }
 

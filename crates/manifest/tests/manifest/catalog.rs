@@ -231,3 +231,47 @@ fn without_a_user_home_tilde_paths_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn project_agents_are_found_from_the_repository_root() {
+    let fx = Fixture::new();
+    fx.bottle_file("dev", BOTTLE);
+    let root_agent = fx.project_agent_file("coder", "---\nbottle: dev\n---\nRoot prompt.\n");
+    let deep = fx.cwd.join("src/module");
+    std::fs::create_dir_all(&deep).unwrap();
+    // Outside a repository only the current directory is the project.
+    let outside = Catalog::discover(&fx.home, &deep);
+    assert!(outside.agent_entry("coder").is_none());
+    std::fs::create_dir_all(fx.cwd.join(".git")).unwrap();
+    let inside = Catalog::discover(&fx.home, &deep);
+    let entry = inside.agent_entry("coder").unwrap();
+    assert_eq!(
+        (entry.path.clone(), entry.source),
+        (root_agent.clone(), Source::Project)
+    );
+    // A nearer project directory wins over the root's, and still counts as the project's.
+    let near = deep.join(".bottle/agents/coder.md");
+    std::fs::create_dir_all(near.parent().unwrap()).unwrap();
+    std::fs::write(&near, AGENT).unwrap();
+    let nested = Catalog::discover(&fx.home, &deep);
+    let entry = nested.agent_entry("coder").unwrap();
+    assert_eq!(
+        (entry.path.clone(), entry.source, entry.shadows.clone()),
+        (near, Source::Project, Some(root_agent))
+    );
+}
+
+#[test]
+fn a_worktrees_git_file_marks_the_root_too() {
+    let fx = Fixture::new();
+    fx.bottle_file("dev", BOTTLE);
+    fx.project_agent_file("coder", AGENT);
+    std::fs::write(fx.cwd.join(".git"), "gitdir: /elsewhere\n").unwrap();
+    let deep = fx.cwd.join("a");
+    std::fs::create_dir_all(&deep).unwrap();
+    assert!(
+        Catalog::discover(&fx.home, &deep)
+            .agent_entry("coder")
+            .is_some()
+    );
+}

@@ -314,3 +314,31 @@ fn upstream_cas_and_private_ranges_are_checked() {
         assert!(p.message.contains("is not a CIDR"), "{bad}: {p}");
     }
 }
+
+#[test]
+fn claude_bottles_dlp_action_becomes_dlp_patterns() {
+    use bottle_manifest::DlpAction;
+    let fx = Fixture::new();
+    let default = fx.bottle("supervise: false\n").unwrap();
+    assert_eq!(default.egress_proxy.dlp_patterns, DlpAction::Block);
+    let legacy = fx.bottle("egress:\n  dlp_action: warn\n").unwrap();
+    assert_eq!(legacy.egress_proxy.dlp_patterns, DlpAction::Warn);
+    assert_eq!(legacy.egress.dlp_action, None, "moved, not kept twice");
+    let new = fx.bottle("egress_proxy:\n  dlp_patterns: warn\n").unwrap();
+    assert_eq!(new.egress_proxy.dlp_patterns, DlpAction::Warn);
+    let agree = "egress:\n  dlp_action: warn\negress_proxy:\n  dlp_patterns: warn\n";
+    assert_eq!(
+        fx.bottle(agree).unwrap().egress_proxy.dlp_patterns,
+        DlpAction::Warn
+    );
+    let p =
+        problem(fx.bottle("egress_proxy:\n  dlp_patterns: block\negress:\n  dlp_action: warn\n"));
+    assert_problem(
+        &p,
+        &fx.bottle_path(),
+        5,
+        &["contradicts `egress_proxy.dlp_patterns`", "bottle migrate"],
+    );
+    let p = problem(fx.bottle("egress:\n  dlp_action: allow\n"));
+    assert!(p.to_string().contains("allow"), "{p}");
+}
