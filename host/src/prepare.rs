@@ -217,6 +217,7 @@ fn egress_proxy_view(bottle: &Bottle) -> Value {
         "routes": routes,
         "upstream_ca": bottle.egress_proxy.upstream_ca.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "allow_cidrs": bottle.egress_proxy.allow_cidrs,
+        "dlp_patterns": bottle.egress_proxy.dlp_patterns,
     })
 }
 

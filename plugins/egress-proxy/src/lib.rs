@@ -122,6 +122,9 @@ pub struct ProxySection {
     /// Private ranges the proxy may dial.
     #[serde(default, deserialize_with = "nullable")]
     pub allow_cidrs: Vec<String>,
+    /// What a built-in secret pattern's match does (the bottle's own secrets are refused always).
+    #[serde(default, deserialize_with = "nullable")]
+    pub dlp_patterns: bottle_egress_config::DlpAction,
 }
 
 /// Where the `i`-th extra upstream CA is copied in the sidecar.
@@ -529,6 +532,7 @@ pub fn egress_config(
         },
         dlp: DlpConfig {
             secret_env: secret_names(context).map(str::to_owned).collect(),
+            patterns: config.egress_proxy.dlp_patterns,
             ..DlpConfig::default()
         },
     })

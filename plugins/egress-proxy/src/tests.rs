@@ -316,6 +316,15 @@ fn builtin_config_contents() {
 }
 
 #[test]
+fn dlp_patterns_warn_reaches_the_proxy_config() {
+    let config = r#"{"egress_proxy": {"routes": [], "dlp_patterns": "warn"}}"#;
+    let config = parsed(config, SECRETS, facts(None));
+    assert_eq!(config.dlp.patterns, bottle_egress_config::DlpAction::Warn);
+    // The bottle's own secrets are still searched for, whatever the patterns do.
+    assert!(!config.dlp.secret_env.is_empty());
+}
+
+#[test]
 fn extra_upstream_cas_and_private_ranges() {
     let config = r#"{"egress_proxy": {"routes": [],
         "upstream_ca": ["/home/u/corp-ca.pem", "/etc/ssl/internal.pem"],
