@@ -15,12 +15,13 @@ pub struct StartArgs {
     /// The agent to start (default: the only agent, or the embedded default when there are no
     /// manifests).
     pub agent: Option<String>,
-    /// Print the launch plan and exit without touching Docker.
+    /// Print the launch plan and exit without touching Docker (also `BOTTLE_DRY_RUN=1`, or
+    /// claude-bottle's `CLAUDE_BOTTLE_DRY_RUN=1`).
     #[arg(long)]
     pub dry_run: bool,
-    /// Output format of the dry run.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    /// Output format of the dry run (text when not given); only with a dry run.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Launch without asking y/N after the preflight.
     #[arg(long, short)]
     pub yes: bool,
@@ -44,6 +45,13 @@ pub struct StartArgs {
 
 /// Run `bottle start`.
 pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let dry_run = args.dry_run || dry_run_from_env()?;
+    if args.format.is_some() && !dry_run {
+        anyhow::bail!(
+            "--format applies only to a dry run; add --dry-run (or set BOTTLE_DRY_RUN=1), or drop \
+             --format to launch"
+        );
+    }
     let home = crate::home::Home::from_env()?;
     let cwd = std::env::current_dir()?;
     let mut registry = prepare::load_plugins(&home)?;
@@ -63,9 +71,9 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let plan = prepare::dry_run(&mut registry, &selection)?;
-    if args.dry_run {
+    if dry_run {
         let findings = prepare::policy_findings(&home, &registry, &plan, engine_runtimes_if_any())?;
-        match args.format {
+        match args.format.unwrap_or(Format::Text) {
             Format::Text => print!("{}", render::dry_run(&plan)),
             Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         }
@@ -84,6 +92,32 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     };
     let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The variables that turn a launch into a dry run: bottle's own, and claude-bottle's name so that
+/// scripts written for it keep working.
+const DRY_RUN_VARS: [&str; 2] = ["BOTTLE_DRY_RUN", "CLAUDE_BOTTLE_DRY_RUN"];
+
+/// Whether the environment asks for a dry run. A value that is neither yes nor no is an error
+/// rather than a guess: reading `BOTTLE_DRY_RUN=ture` as "launch" would start what was meant to
+/// be only printed.
+fn dry_run_from_env() -> anyhow::Result<bool> {
+    let mut wanted = false;
+    for name in DRY_RUN_VARS {
+        let Some(value) = std::env::var_os(name) else {
+            continue;
+        };
+        let value = value.to_string_lossy().trim().to_ascii_lowercase();
+        wanted |= match value.as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "" | "0" | "false" | "no" | "off" => false,
+            _ => anyhow::bail!(
+                "{name}={value} is neither yes nor no; set it to 1 for a dry run or 0 (or unset \
+                 it) to launch"
+            ),
+        };
+    }
+    Ok(wanted)
 }
 
 /// Arguments of `bottle resume`.
