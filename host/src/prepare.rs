@@ -244,6 +244,14 @@ fn git_view(repo: &bottle_manifest::GitRepo) -> Value {
 
 /// The catalog for this home and working directory.
 pub fn catalog(home: &Home, cwd: &Path) -> Catalog {
+    if let Some(legacy) = crate::migrate::unmigrated(home.root()) {
+        eprintln!(
+            "note: found claude-bottle's {} but no {}; import its agents and bottles with: \
+             bottle migrate",
+            legacy.display(),
+            home.root().display()
+        );
+    }
     let catalog = Catalog::discover(home.root(), cwd);
     for warning in catalog.warnings() {
         tracing::warn!("{warning}");

@@ -8,6 +8,7 @@ mod agents;
 mod bottles;
 mod dashboard;
 mod doctor;
+mod manifests;
 mod plugins;
 mod start;
 mod supervise;
@@ -55,6 +56,13 @@ pub enum Command {
     Cleanup(bottles::CleanupArgs),
     /// Check this machine: engine, runtimes, base image, plugin cache.
     Doctor,
+    /// Write a starter agent and bottle into the bottle home (asks their names, or --agent/--bottle).
+    Init(manifests::InitArgs),
+    /// Edit an agent or a bottle in $VISUAL/$EDITOR; it is replaced only when it is valid.
+    Edit(manifests::EditArgs),
+    /// Copy claude-bottle's agents and bottles (~/.claude-bottle) into the bottle home, rewritten
+    /// where the format changed, and report what was done.
+    Migrate(manifests::MigrateArgs),
     /// Agents found, with their bottles and where each file was found.
     Agents,
     /// One agent: its bottle, env names, skills, prompt and sidecars.
@@ -80,6 +88,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop { identity } => bottles::stop(&identity),
         Command::Cleanup(args) => bottles::cleanup(args),
         Command::Doctor => doctor::run(),
+        Command::Init(args) => manifests::init(args),
+        Command::Edit(args) => manifests::edit(args),
+        Command::Migrate(args) => manifests::migrate(args),
         Command::Agents => agents::list(),
         Command::Info(args) => agents::info(args),
         Command::Plugins(command) => plugins::run(command),
