@@ -92,12 +92,16 @@ impl<'a> ImageBuilder<'a> {
             ImagePlan::Context(name) => self.build_embedded(name).await,
             ImagePlan::Dockerfile(path) => {
                 let dir = Path::new(path).parent().unwrap_or(Path::new("."));
-                let context =
+                let mut context =
                     Context::from_dir(dir, None).map_err(|e| ImageError::Context(dir.into(), e))?;
+                // A bottle's own agent image gets Claude Code the way the default one does
+                // (`claude-code/` and INSTALL_CLAUDE_CODE), so it stays the native binary that
+                // the launcher packs on the host; a Dockerfile that ignores them still builds.
+                let args = self.add_claude_code(&mut context)?;
                 self.build(
                     &format!("bottle/custom:{}", context.digest()),
                     context,
-                    HashMap::new(),
+                    args,
                 )
                 .await
             }
@@ -127,39 +131,51 @@ impl<'a> ImageBuilder<'a> {
     async fn build_embedded(&self, name: &str) -> Result<String, ImageError> {
         let mut context =
             Context::embedded(name).ok_or_else(|| ImageError::UnknownContext(name.into()))?;
-        let mut args = HashMap::new();
-        if name == "agent" {
-            let claude = if self.options.install_claude_code {
-                let version = self.options.claude_code_version.as_deref();
-                Some(claude_code::fetch(
-                    &self.options.cache_dir,
-                    version,
-                    self.options.quiet,
-                )?)
-            } else {
-                None
-            };
-            // `COPY claude-code/` needs the directory even without the binary.
-            context.add("claude-code/.keep", Vec::new(), 0o644);
-            // The binary is large: the tag covers its version, not its bytes.
-            let marker = claude
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |c| c.version.clone());
-            context.add_digest_only("claude-code/VERSION", marker.into_bytes());
-            if let Some(claude) = claude {
-                context.add_lazy("claude-code/claude", claude.path, 0o755);
-            }
-            args.insert(
-                "INSTALL_CLAUDE_CODE".to_owned(),
-                u8::from(self.options.install_claude_code).to_string(),
-            );
-        }
+        let args = if name == "agent" {
+            self.add_claude_code(&mut context)?
+        } else {
+            HashMap::new()
+        };
         self.build(
             &format!("bottle/{name}:{}", context.digest()),
             context,
             args,
         )
         .await
+    }
+
+    /// Adds `claude-code/` (the binary when it is wanted) to an agent image's context; the build
+    /// arguments that go with it.
+    fn add_claude_code(
+        &self,
+        context: &mut Context,
+    ) -> Result<HashMap<String, String>, ImageError> {
+        let claude = if self.options.install_claude_code {
+            let version = self.options.claude_code_version.as_deref();
+            Some(claude_code::fetch(
+                &self.options.cache_dir,
+                version,
+                self.options.quiet,
+            )?)
+        } else {
+            None
+        };
+        // `COPY claude-code/` needs the directory even without the binary.
+        context.add("claude-code/.keep", Vec::new(), 0o644);
+        // The binary is large: the tag covers its version, not its bytes.
+        let marker = claude
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |c| c.version.clone());
+        context.add_digest_only("claude-code/VERSION", marker.into_bytes());
+        if let Some(claude) = claude {
+            context.add_lazy("claude-code/claude", claude.path, 0o755);
+        }
+        let mut args = HashMap::new();
+        args.insert(
+            "INSTALL_CLAUDE_CODE".to_owned(),
+            u8::from(self.options.install_claude_code).to_string(),
+        );
+        Ok(args)
     }
 
     async fn exists(&self, reference: &str) -> Result<bool, ImageError> {
