@@ -110,6 +110,17 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+/// One runtime the engine lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeEntry {
+    /// Its name (`runc`, `runsc`).
+    pub name: String,
+    /// The executable, as registered (a bare name is looked up on dockerd's `PATH`).
+    pub path: String,
+    /// The arguments dockerd passes it (`runtimeArgs`).
+    pub args: Vec<String>,
+}
+
 /// A file to copy into a container.
 #[derive(Debug, Clone)]
 pub struct FileUpload {
@@ -147,14 +158,43 @@ impl Engine {
 
     /// The runtimes the engine knows (`runc`, maybe `runsc`).
     pub async fn runtimes(&self) -> Result<Vec<String>> {
+        let entries = self.runtime_entries().await?;
+        Ok(entries.into_iter().map(|e| e.name).collect())
+    }
+
+    /// The engine's runtime entries, by name: the executable and the arguments dockerd passes it.
+    pub async fn runtime_entries(&self) -> Result<Vec<RuntimeEntry>> {
         let info = self
             .docker
             .info()
             .await
             .map_err(fail("asking the engine for its runtimes"))?;
-        let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
-        runtimes.sort();
-        Ok(runtimes)
+        let mut entries: Vec<RuntimeEntry> = info
+            .runtimes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, runtime)| RuntimeEntry {
+                path: runtime.path.unwrap_or_else(|| name.clone()),
+                args: runtime.runtime_args.unwrap_or_default(),
+                name,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// The runtime a container really runs under (its `HostConfig.Runtime`, as the engine
+    /// recorded it), whatever was planned.
+    pub async fn container_runtime(&self, name: &str) -> Result<String> {
+        let inspect = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(fail(format!("inspecting container {name}")))?;
+        Ok(inspect
+            .host_config
+            .and_then(|h| h.runtime)
+            .unwrap_or_else(|| "runc".to_owned()))
     }
 
     /// Whether an image exists locally.

@@ -60,11 +60,14 @@ pub async fn start(
     }
     let engine = Engine::connect().await?;
     let runtimes = engine.runtimes().await?;
-    let findings = prepare::policy_findings(home, &registry, dry_plan, runtimes)?;
+    let findings = prepare::policy_findings(home, &registry, dry_plan, runtimes.clone())?;
     if !findings.is_empty() {
         return Err(prepare::policy_refusal(&findings));
     }
-    eprintln!("preflight: {}", render::preflight(dry_plan));
+    // A bottle that needs gVisor stops here, before anything is asked or created.
+    launch::runtime::choose(&dry_plan.runtime, &runtimes).map_err(|e| anyhow::anyhow!(e))?;
+    let runtime = launch::runtime::describe(&dry_plan.runtime, &runtimes);
+    eprintln!("preflight: {}", render::preflight_on(dry_plan, &runtime));
     if let Some(claim) = claim {
         eprint!("{}", claim.question());
         if !claim.allowed_by(&read_answer()?) {
@@ -351,6 +354,7 @@ async fn run_bottle(
     .await?;
     progress.step("ready");
     progress.bar.finish_and_clear();
+    report_agent_runtime(engine, &agent).await;
     if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
         eprintln!("agent CA fingerprint (SHA-256): {fp}");
     }
@@ -372,6 +376,17 @@ async fn run_bottle(
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(Outcome::Exited(code))
+}
+
+/// Say what the agent really runs under, as the engine recorded it (not what was planned).
+async fn report_agent_runtime(engine: &Engine, agent: &str) {
+    match engine.container_runtime(agent).await {
+        Ok(runtime) if runtime == launch::runtime::RUNSC => {
+            eprintln!("agent runtime: runsc (gVisor)")
+        }
+        Ok(runtime) => eprintln!("agent runtime: {runtime}"),
+        Err(e) => tracing::warn!("could not read the agent's runtime: {e}"),
+    }
 }
 
 /// The spinner plus a debug log line per step with the time since the launch began.

@@ -39,8 +39,14 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
 /// How many hosts the preflight names before `+N more`.
 const PREFLIGHT_HOSTS: usize = 3;
 
-/// One line: `N hosts allowed (a, b, c, +M more) · sidecars … · proxy …`.
+/// One line: `N hosts allowed (a, b, c, +M more) · sidecars … · proxy …`, with the runtime the
+/// bottle asks for.
 pub fn preflight(plan: &Plan) -> String {
+    preflight_on(plan, &plan.runtime)
+}
+
+/// The preflight line naming `runtime`: what this engine will run the agent under.
+pub fn preflight_on(plan: &Plan, runtime: &str) -> String {
     let hosts: Vec<&str> = plan.egress.iter().map(|h| h.host.as_str()).collect();
     let mut named = hosts
         .iter()
@@ -62,7 +68,7 @@ pub fn preflight(plan: &Plan) -> String {
         },
         plan.agent_proxy.as_deref().unwrap_or("none (no route out)"),
         plan.secrets.len(),
-        plan.runtime,
+        runtime,
     )
 }
 

@@ -73,6 +73,7 @@ fn upstream_exec(container: &str, script: &str) -> String {
     out.stdout
 }
 
+/// With supervise beside the gate, and the agent in gVisor where the engine has it.
 #[test]
 fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
     let Some(bottle) = TestBottle::new("gate") else {
@@ -87,7 +88,7 @@ fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
     bottle.write(
         "bottles/test.md",
         &format!(
-            "---\ngit:\n  - Name: app\n    Upstream: {UPSTREAM}\n    IdentityFile: {}\n    KnownHostKey: {host_key_line}\n    protected: [main]\n---\n",
+            "---\ngit:\n  - Name: app\n    Upstream: {UPSTREAM}\n    IdentityFile: {}\n    KnownHostKey: {host_key_line}\n    protected: [main]\nsupervise: true\n---\n",
             key.display()
         ),
     );
@@ -98,6 +99,20 @@ fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
         .output()
         .unwrap();
     let identity = identity_of(&launch);
+    assert_default_runtime(&bottle, &identity);
+    // Supervise answers the agent and knows the gate's repository.
+    let routes = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list-egress-routes","arguments":{}}}"#;
+    let listed = text(&bottle.exec_in_agent(
+        &identity,
+        &format!(
+            "curl -sS --max-time 30 \"$BOTTLE_SUPERVISE_URL\" -H 'Content-Type: application/json' \
+             -H 'Accept: application/json, text/event-stream' -d '{routes}'"
+        ),
+    ));
+    assert!(
+        listed.contains("app") && listed.contains("protected"),
+        "{listed}"
+    );
     let upstream = start_upstream(&bottle, &identity, &client_pub, &host_key);
     let agent_git = |script: &str| {
         let out = bottle.bottle(&[

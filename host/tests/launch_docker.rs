@@ -16,9 +16,23 @@ use common::*;
 
 #[test]
 fn full_lifecycle_leaves_nothing_behind() {
-    let Some((bottle, identity)) = TestBottle::launched("lifecycle") else {
+    let Some(bottle) = TestBottle::new("lifecycle") else {
         return;
     };
+    write_secret_bottle(&bottle, "");
+    let launched = bottle.start_detached(&[]);
+    let identity = identity_of(&launched);
+    // The preflight says what the engine will run the agent under, and the launch what it got.
+    let (preflight, got) = if engine_has_runsc(&bottle.docker) {
+        ("runtime: runsc (gVisor)", "agent runtime: runsc (gVisor)")
+    } else {
+        (
+            "runtime: the engine's default (runc)",
+            "agent runtime: runc",
+        )
+    };
+    let said = text(&launched);
+    assert!(said.contains(preflight) && said.contains(got), "{said}");
     let names: Vec<String> = bottle
         .containers()
         .iter()
@@ -54,6 +68,8 @@ fn full_lifecycle_leaves_nothing_behind() {
         "grep -c 'BEGIN CERTIFICATE' /usr/local/share/ca-certificates/bottle-agent-ca.crt",
     ));
     assert_eq!(trust.trim(), "1", "the agent trusts the bottle CA");
+    assert_default_runtime(&bottle, &identity);
+    assert_session_terminal_works(&bottle, &identity);
     let stop = bottle.bottle(&["stop", &identity]);
     assert!(stop.status.success(), "{}", text(&stop));
     bottle.assert_nothing_left();
@@ -91,11 +107,26 @@ fn an_interrupted_launch_leaves_nothing_behind_from_any_step() {
     }
 }
 
+/// Also the explicit `runtime: runc` launch, so runc stays covered on an engine with gVisor.
 #[test]
 fn secrets_reach_only_where_they_belong() {
-    let Some((bottle, identity)) = TestBottle::launched("secrets") else {
+    let Some(bottle) = TestBottle::new("secrets") else {
         return;
     };
+    write_secret_bottle(&bottle, "runtime: runc\n");
+    let launched = bottle.start_detached(&[]);
+    let identity = identity_of(&launched);
+    assert!(
+        text(&launched).contains("agent runtime: runc"),
+        "{}",
+        text(&launched)
+    );
+    assert_eq!(agent_runtime(&bottle, &identity), "runc");
+    // The agent sees the host's kernel: the probe that finds gVisor elsewhere finds none here.
+    let host = std::fs::read_to_string("/proc/version").unwrap();
+    let kernel = agent_kernel(&bottle, &identity);
+    assert!(kernel.contains(host.trim()), "{kernel}");
+    assert!(!kernel.contains("gVisor"), "{kernel}");
     let runtime = rt();
     for container in bottle.containers() {
         let id = container.id.clone().unwrap();
@@ -354,7 +385,12 @@ fn assert_confined(bottle: &TestBottle, identity: &str) {
         "0000000000000000",
         "capabilities not dropped"
     );
-    assert_eq!(field("NoNewPrivs:"), "1");
+    // gVisor's /proc/self/status has no NoNewPrivs line; prctl answers under both runtimes.
+    let privileges = text(&bottle.exec_in_agent(identity, "setpriv --dump"));
+    assert!(
+        privileges.contains("no_new_privs: 1"),
+        "no-new-privileges not set: {privileges}"
+    );
     let init = text(&bottle.exec_in_agent(identity, "grep '^Uid:' /proc/1/status"));
     assert!(
         init.starts_with("Uid:\t1000\t"),
@@ -368,16 +404,80 @@ fn assert_confined(bottle: &TestBottle, identity: &str) {
     );
     assert!(root.starts_with("0\n"), "not root: {root}");
     assert!(root.contains("CapEff:\t0000000000000000"), "{root}");
-    let limits = text(&bottle.exec_in_agent(
-        identity,
-        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
-         cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
-    ));
-    let values: Vec<&str> = limits.split_whitespace().collect();
+    // Read on the host, where the engine enforces them: gVisor shows the agent no cgroup files.
+    let agent = format!("bottle-{identity}");
+    let memory = host_cgroup_value(
+        bottle,
+        &agent,
+        ("memory", "memory.limit_in_bytes"),
+        "memory.max",
+    );
+    let pids = host_cgroup_value(bottle, &agent, ("pids", "pids.max"), "pids.max");
     assert_eq!(
-        values,
+        [memory.as_str(), pids.as_str()],
         ["1073741824", "300"],
-        "limits not applied: {limits}"
+        "limits not applied"
+    );
+}
+
+/// What the interactive session relies on works in the agent's runtime: a TTY exec sees the size
+/// the launcher sets (as `bottle start` does on SIGWINCH), and Ctrl-C typed into the terminal
+/// interrupts the command.
+fn assert_session_terminal_works(bottle: &TestBottle, identity: &str) {
+    use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecResults};
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let script = "for i in $(seq 300); do s=$(stty size); [ \"$s\" = '37 111' ] && break; \
+                  sleep 0.1; done; echo \"size=$s\"; exec sleep 300";
+    let container = format!("bottle-{identity}");
+    let docker = &bottle.docker;
+    let (said, code) = rt().block_on(async {
+        let options = CreateExecOptions {
+            cmd: Some(vec!["sh", "-c", script]),
+            user: Some("agent"),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(true),
+            ..Default::default()
+        };
+        let exec = docker.create_exec(&container, options).await.unwrap();
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = docker.start_exec(&exec.id, None).await.unwrap()
+        else {
+            panic!("the engine did not attach the terminal");
+        };
+        let size = ResizeExecOptions {
+            height: 37,
+            width: 111,
+        };
+        docker.resize_exec(&exec.id, size).await.unwrap();
+        let mut said = String::new();
+        // Bounded so a broken runtime fails the test instead of hanging it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !said.contains('\n') || !said.contains("size=") {
+            match tokio::time::timeout_at(deadline, output.next()).await {
+                Ok(Some(Ok(chunk))) => said.push_str(&chunk.to_string()),
+                _ => break,
+            }
+        }
+        input.write_all(b"\x03").await.unwrap();
+        while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, output.next()).await {
+            said.push_str(&chunk.to_string());
+        }
+        let code = docker.inspect_exec(&exec.id).await.unwrap().exit_code;
+        (said, code)
+    });
+    assert!(
+        said.contains("size=37 111"),
+        "the resize did not arrive: {said}"
+    );
+    assert_eq!(
+        code,
+        Some(130),
+        "Ctrl-C did not interrupt the command: {said}"
     );
 }
 
@@ -602,6 +702,8 @@ fn the_way_out_is_the_proxy_with_the_token_injected_and_refusals_logged() {
     );
     let image = build_upstream_image(&bottle.docker);
     let identity = identity_of(&bottle.start_detached(&[]));
+    // The CA trust and the proxy below are checked from an agent in gVisor (where the engine has it).
+    assert_default_runtime(&bottle, &identity);
     start_upstream(&bottle, &identity, &image, &cert, &key);
     let fetch = |args: &str| {
         text(&bottle.exec_in_agent(&identity, &format!("curl -sS --max-time 10 {args}")))

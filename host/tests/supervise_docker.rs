@@ -9,8 +9,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    TestBottle, build_test_image, file, identity_of, start_on_egress, test_certificates, text,
-    write_secret_bottle,
+    TestBottle, assert_default_runtime, build_test_image, file, identity_of, start_on_egress,
+    test_certificates, text, write_secret_bottle,
 };
 
 /// `tools/call` of `tool` with `arguments` (JSON), from inside the agent, as a running process.
@@ -92,6 +92,7 @@ fn the_agent_asks_the_operator_decides_and_the_next_request_passes() {
     );
     let image = build_test_image(&bottle.docker, "upstream", "bottle-test/upstream:latest");
     let identity = identity_of(&bottle.start_detached(&[]));
+    assert_default_runtime(&bottle, &identity);
     let files = [
         file("/srv/cert.pem", 0o644, (0, 0), &cert),
         file("/srv/key.pem", 0o600, (0, 0), &key),

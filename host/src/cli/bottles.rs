@@ -21,6 +21,8 @@ struct Found {
     created: i64,
     sidecars: Vec<String>,
     agent_running: bool,
+    /// The agent container's name, when it exists.
+    agent_container: Option<String>,
 }
 
 async fn found(engine: &Engine) -> anyhow::Result<BTreeMap<String, Found>> {
@@ -40,6 +42,11 @@ async fn found(engine: &Engine) -> anyhow::Result<BTreeMap<String, Found>> {
         match l.get(labels::SIDECAR) {
             Some(sidecar) => entry.sidecars.push(sidecar.clone()),
             None => {
+                entry.agent_container = c
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.first())
+                    .map(|n| n.trim_start_matches('/').to_owned());
                 entry.created = c.created.unwrap_or(0);
                 entry.agent_running = c
                     .state
@@ -90,8 +97,8 @@ pub fn list() -> anyhow::Result<ExitCode> {
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         println!(
-            "{:<24} {:<16} {:<8} {:<10} SIDECARS",
-            "IDENTITY", "AGENT", "AGE", "STATE"
+            "{:<24} {:<16} {:<8} {:<10} {:<8} SIDECARS",
+            "IDENTITY", "AGENT", "AGE", "STATE", "RUNTIME"
         );
         for (identity, b) in &bottles {
             let state = if !b.live() {
@@ -103,8 +110,9 @@ pub fn list() -> anyhow::Result<ExitCode> {
             };
             let mut sidecars = b.sidecars.clone();
             sidecars.sort();
+            let runtime = agent_runtime(&engine, b).await;
             println!(
-                "{identity:<24} {:<16} {:<8} {state:<10} {}",
+                "{identity:<24} {:<16} {:<8} {state:<10} {runtime:<8} {}",
                 b.agent,
                 age(now - b.created),
                 sidecars.join(",")
@@ -112,6 +120,17 @@ pub fn list() -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The runtime the agent container really got (its `HostConfig.Runtime`), `-` without an agent.
+async fn agent_runtime(engine: &Engine, bottle: &Found) -> String {
+    let Some(container) = &bottle.agent_container else {
+        return "-".to_owned();
+    };
+    engine
+        .container_runtime(container)
+        .await
+        .unwrap_or_else(|_| "?".to_owned())
 }
 
 fn age(seconds: i64) -> String {

@@ -18,6 +18,7 @@ pub mod ca;
 pub mod identity;
 pub mod ledger;
 pub mod provision;
+pub mod runtime;
 pub mod secrets;
 pub mod session;
 pub mod sidecar_logs;
@@ -319,24 +320,15 @@ pub fn resolve_env(env: &[EnvEntry], secrets: &SecretValues) -> Result<Vec<Strin
         .collect()
 }
 
-/// The container runtime for the agent: `runsc` when asked, or with `auto` when the engine has it.
+/// The container runtime for the agent: `runsc` when asked (refused with the fix when the engine
+/// has none), or with `auto` when the engine lists it; see [`runtime::choose`].
 pub async fn agent_runtime(
     engine: &Engine,
     requested: &str,
 ) -> Result<Option<String>, LaunchError> {
     let fail = at(Step::Agent);
     let available = engine.runtimes().await.map_err(|e| fail(e.to_string()))?;
-    let has_runsc = available.iter().any(|r| r == "runsc");
-    match requested {
-        "runsc" if !has_runsc => Err(fail(
-            "the bottle asks for `runtime: runsc`, but the engine has no runsc runtime; install gVisor \
-             and register it with dockerd, or set `runtime: auto`"
-                .into(),
-        )),
-        "runsc" => Ok(Some("runsc".into())),
-        "auto" if has_runsc => Ok(Some("runsc".into())),
-        _ => Ok(None),
-    }
+    runtime::choose(requested, &available).map_err(fail)
 }
 
 /// Create and start the agent container: internal network only, `sleep infinity`, secrets

@@ -333,3 +333,103 @@ pub fn test_certificates(names: &[&str]) -> (String, String, String) {
         .unwrap();
     (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
+
+/// Whether the engine lists gVisor's `runsc`. Under CI it must (`scripts/docker-engine` registers
+/// it with the engine it starts), so the gVisor checks never skip there.
+pub fn engine_has_runsc(docker: &Docker) -> bool {
+    let info = rt().block_on(docker.info()).expect("engine info");
+    let has = info.runtimes.unwrap_or_default().contains_key("runsc");
+    assert!(
+        has || std::env::var("CI").is_err(),
+        "CI must register runsc with its engine (scripts/docker-engine does)"
+    );
+    has
+}
+
+/// The runtime the agent container runs under, as the engine recorded it (`HostConfig.Runtime`).
+pub fn agent_runtime(bottle: &TestBottle, identity: &str) -> String {
+    let inspect = rt()
+        .block_on(
+            bottle
+                .docker
+                .inspect_container(&format!("bottle-{identity}"), None),
+        )
+        .expect("inspect the agent");
+    inspect
+        .host_config
+        .and_then(|h| h.runtime)
+        .unwrap_or_default()
+}
+
+/// What the agent's kernel says about itself: `/proc/version` and the first lines of `dmesg`.
+pub fn agent_kernel(bottle: &TestBottle, identity: &str) -> String {
+    text(&bottle.exec_in_agent(identity, "cat /proc/version; dmesg 2>&1 | head -n 3"))
+}
+
+/// The agent runs under gVisor: the engine recorded runsc, and from inside, the kernel is gVisor's
+/// (its boot line, and a `/proc/version` that is not the host's).
+pub fn assert_agent_in_gvisor(bottle: &TestBottle, identity: &str) {
+    assert_eq!(agent_runtime(bottle, identity), "runsc");
+    let seen = agent_kernel(bottle, identity);
+    assert!(
+        seen.contains("Starting gVisor"),
+        "no gVisor boot line: {seen}"
+    );
+    let host = std::fs::read_to_string("/proc/version").unwrap();
+    assert!(
+        !seen.contains(host.trim()),
+        "the agent sees the host's kernel: {seen}"
+    );
+    let list = text(&bottle.bottle(&["list"]));
+    let row = list.lines().find(|l| l.starts_with(identity)).unwrap_or("");
+    assert!(
+        row.contains(" runsc "),
+        "`bottle list` shows the runtime: {list}"
+    );
+}
+
+/// The default `runtime: auto` put the agent under gVisor when the engine has it, else runc.
+pub fn assert_default_runtime(bottle: &TestBottle, identity: &str) {
+    if engine_has_runsc(&bottle.docker) {
+        assert_agent_in_gvisor(bottle, identity);
+    } else {
+        assert_eq!(agent_runtime(bottle, identity), "runc");
+    }
+}
+
+/// The value of a cgroup file of a container, read on the host (where the limit is enforced, and
+/// visible under runc and gVisor alike): `v1` names the controller's file, `v2` the unified one.
+pub fn host_cgroup_value(
+    bottle: &TestBottle,
+    container: &str,
+    (controller, v1): (&str, &str),
+    v2: &str,
+) -> String {
+    let inspect = rt()
+        .block_on(bottle.docker.inspect_container(container, None))
+        .expect("inspect");
+    let pid = inspect
+        .state
+        .and_then(|s| s.pid)
+        .expect("a running container");
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v1_path = cgroups.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == controller)
+            .then(|| format!("/sys/fs/cgroup/{controller}{path}/{v1}"))
+    });
+    let file = v1_path.unwrap_or_else(|| {
+        let path = cgroups
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .expect("a cgroup v2 line");
+        format!("/sys/fs/cgroup{path}/{v2}")
+    });
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .trim()
+        .to_owned()
+}

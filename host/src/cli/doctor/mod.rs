@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use super::block_on;
 use crate::docker::Engine;
 use crate::home::Home;
+use crate::launch::runtime;
 
 /// The base image the embedded image contexts build from.
 const BASE_IMAGE: &str = "debian:bookworm-slim";
@@ -83,21 +84,7 @@ async fn check_engine(report: &mut Report) {
         "docker engine",
         &format!("reachable, API {}", engine.api_version()),
     );
-    match engine.runtimes().await {
-        Ok(runtimes) if runtimes.iter().any(|r| r == "runsc") => {
-            report.ok("runsc", "gVisor runtime present; `runtime: auto` uses it")
-        }
-        Ok(runtimes) => report.warn(
-            "runsc",
-            &format!("not registered (runtimes: {})", runtimes.join(", ")),
-            "install gVisor and add it to /etc/docker/daemon.json for a stronger sandbox",
-        ),
-        Err(e) => report.fail(
-            "runtimes",
-            &e.to_string(),
-            "check that dockerd answers `info`",
-        ),
-    }
+    check_runsc(&engine, report).await;
     check_bottle_images(&engine, report).await;
     match engine.image_exists(BASE_IMAGE).await {
         Ok(true) => {
@@ -111,6 +98,54 @@ async fn check_engine(report: &mut Report) {
         ),
         Err(e) => report.fail("base image", &e.to_string(), "check the engine"),
     }
+}
+
+/// Whether gVisor is registered, which version and platform, and how to register it when not.
+async fn check_runsc(engine: &Engine, report: &mut Report) {
+    let entries = match engine.runtime_entries().await {
+        Ok(entries) => entries,
+        Err(e) => {
+            report.fail(
+                "runtimes",
+                &e.to_string(),
+                "check that dockerd answers `info`",
+            );
+            return;
+        }
+    };
+    let Some(runsc) = entries.iter().find(|e| e.name == runtime::RUNSC) else {
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        report.warn(
+            "runsc",
+            &format!(
+                "not registered (runtimes: {}); `runtime: auto` runs the agent under runc,                  `runtime: runsc` refuses to launch",
+                names.join(", ")
+            ),
+            &runtime::how_to_register("/usr/bin/runsc"),
+        );
+        return;
+    };
+    report.ok("runsc", &runsc_detail(runsc));
+}
+
+/// `registered at /usr/bin/runsc (runsc version …), platform ptrace, network host; …`.
+fn runsc_detail(entry: &crate::docker::RuntimeEntry) -> String {
+    let version = runtime::local_version(&entry.path)
+        .unwrap_or_else(|| "version unknown: not an executable on this machine".to_owned());
+    let network = runtime::network(entry)
+        .map(|n| format!(", network {n}"))
+        .unwrap_or_default();
+    let args = if entry.args.is_empty() {
+        "no runtimeArgs".to_owned()
+    } else {
+        format!("runtimeArgs {}", entry.args.join(" "))
+    };
+    format!(
+        "registered at {} ({version}), platform {}{network} ({args}); `runtime: auto` runs the \
+         agent under gVisor",
+        entry.path,
+        runtime::platform(entry),
+    )
 }
 
 async fn check_bottle_images(engine: &Engine, report: &mut Report) {
