@@ -794,5 +794,20 @@ fn doctor_proves_internal_networks_resolve_no_public_names() {
         ) && shown.contains("and not on an internal one"),
         "{shown}"
     );
+    // gVisor: registered with its version and platform, and a container under it really boots.
+    if engine_has_runsc(&bottle.docker) {
+        assert!(
+            shown.contains("ok    runsc: registered at ")
+                && shown.contains("(runsc version ")
+                && shown.contains("platform ptrace"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("ok    runsc start: a container under runsc boots gVisor"),
+            "{shown}"
+        );
+    } else {
+        assert!(shown.contains("apt-get install runsc"), "{shown}");
+    }
     bottle.assert_nothing_left();
 }

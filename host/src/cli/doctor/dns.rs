@@ -81,7 +81,8 @@ async fn lookup_on(
     })
 }
 
-fn doctor_labels() -> HashMap<String, String> {
+/// The labels of the doctor's throwaway objects (found by `bottle cleanup` if doctor is killed).
+pub fn doctor_labels() -> HashMap<String, String> {
     let mut map = HashMap::from([
         (labels::MANAGED.to_owned(), "true".to_owned()),
         (labels::ROLE.to_owned(), "doctor".to_owned()),

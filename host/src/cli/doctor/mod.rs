@@ -1,6 +1,7 @@
 //! `bottle doctor`: what this machine has for running bottles, with a fix for each problem.
 
 mod dns;
+mod gvisor;
 
 use std::process::ExitCode;
 
@@ -90,6 +91,7 @@ async fn check_engine(report: &mut Report) {
         Ok(true) => {
             report.ok("base image", BASE_IMAGE);
             check_internal_dns(&engine, report).await;
+            check_gvisor_starts(&engine, report).await;
         }
         Ok(false) => report.fail(
             "base image",
@@ -171,6 +173,39 @@ async fn check_bottle_images(engine: &Engine, report: &mut Report) {
             }
         }
         Err(e) => report.fail("bottle images", &e.to_string(), "check the engine"),
+    }
+}
+
+/// When runsc is registered: does a container really start under it?
+async fn check_gvisor_starts(engine: &Engine, report: &mut Report) {
+    const WHAT: &str = "runsc start";
+    let registered = engine
+        .runtimes()
+        .await
+        .is_ok_and(|r| r.iter().any(|r| r == runtime::RUNSC));
+    if !registered {
+        return;
+    }
+    match gvisor::trial(engine, BASE_IMAGE).await {
+        Ok(gvisor::Trial::Started(line)) => report.ok(
+            WHAT,
+            &format!("a container under runsc boots gVisor (`{line}`)"),
+        ),
+        Ok(gvisor::Trial::NotGvisor(said)) => report.fail(
+            WHAT,
+            &format!("the runsc runtime started a container that is not gVisor: {said}"),
+            "point the engine's runsc entry at gVisor's runsc binary",
+        ),
+        Ok(gvisor::Trial::Refused(why)) => report.fail(
+            WHAT,
+            &format!("the engine could not start a container under runsc: {why}"),
+            &runtime::how_to_register("/usr/bin/runsc"),
+        ),
+        Err(e) => report.fail(
+            WHAT,
+            &format!("{e:#}"),
+            "check that the engine can create containers",
+        ),
     }
 }
 
