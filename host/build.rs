@@ -73,6 +73,7 @@ fn main() {
         &targets.join("bottle-sidecars"),
         &out_dir.join("bin"),
     );
+    build_statx_shim(&manifest_dir, &out_dir.join("bin"));
     write_context_table(workspace, &out_dir.join("contexts.rs"));
     build_plugins(workspace, &target_dir);
     let dest = out_dir.join("plugins");
@@ -119,6 +120,34 @@ fn build_sidecars(workspace: &Path, target_dir: &Path, dest: &Path) {
         std::fs::copy(&built, dest.join(binary))
             .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
     }
+}
+
+/// The statx shim preloaded into an agent under gVisor (`host/gvisor/statx.c`), built with the C
+/// compiler the host build links with, against no libc.
+fn build_statx_shim(manifest_dir: &Path, dest: &Path) {
+    let source = manifest_dir.join("gvisor/statx.c");
+    println!("cargo:rerun-if-changed={}", source.display());
+    std::fs::create_dir_all(dest).expect("create $OUT_DIR/bin");
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&compiler)
+        .args([
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-nostdlib",
+            "-fno-stack-protector",
+            "-Wl,-soname,libbottle-statx.so",
+            "-o",
+        ])
+        .arg(dest.join("libbottle-statx.so"))
+        .arg(&source)
+        .status()
+        .unwrap_or_else(|e| panic!("run {compiler} to build {}: {e}", source.display()));
+    assert!(
+        status.success(),
+        "building {} failed; a C compiler (`cc`, Debian's gcc) is needed",
+        source.display()
+    );
 }
 
 /// `CONTEXTS: &[(image, relative path, bytes)]` for every file under `docker/<image>/`.

@@ -14,6 +14,10 @@ pub const GIT_GATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle
 /// The static supervise MCP server (`bottle-supervise`, x86_64 musl), placed in its image's context.
 pub const SUPERVISE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bin/bottle-supervise"));
 
+/// The statx shim preloaded into glibc programs of an agent under gVisor (`host/gvisor/statx.c`).
+pub const GVISOR_STATX_SHIM: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/bin/libbottle-statx.so"));
+
 include!(concat!(env!("OUT_DIR"), "/contexts.rs"));
 
 /// Binaries that belong in an image's context besides its files in `docker/<image>/`.

@@ -14,6 +14,8 @@ use crate::prepare::AGENT_PROMPT_PATH;
 
 /// The agent user's home.
 pub const AGENT_HOME: &str = "/home/agent";
+/// Where the statx shim for gVisor goes in the agent.
+pub const GVISOR_STATX_SHIM: &str = "/usr/local/lib/bottle/libbottle-statx.so";
 /// The agent user's uid and gid.
 pub const AGENT_UID: (u64, u64) = (1000, 1000);
 
@@ -34,11 +36,38 @@ pub struct Provisioning<'a> {
 impl Provisioning<'_> {
     /// Run every step.
     pub async fn run(&self) -> Result<(), LaunchError> {
+        self.fit_gvisor().await?;
         self.install_ca().await?;
         self.write_prompt_and_skills().await?;
         self.write_plugin_files().await?;
         self.run_plugin_steps().await?;
         fault_hook(Step::Provision)
+    }
+
+    /// Under gVisor, preload the statx shim into every glibc program of the agent (before any
+    /// other step runs a program): gVisor 2022-12 refuses a flag coreutils always passes, and
+    /// `ls`, `stat`, `du` would fail (`host/gvisor/statx.c` says why the retry is safe). Written
+    /// from inside, not copied in: the sandbox has already looked for /etc/ld.so.preload at every
+    /// exec and may keep remembering that it did not exist.
+    async fn fit_gvisor(&self) -> Result<(), LaunchError> {
+        let runtime = self
+            .engine
+            .container_runtime(self.container)
+            .await
+            .map_err(|e| at(Step::Provision)(e.to_string()))?;
+        if runtime != super::runtime::RUNSC {
+            return Ok(());
+        }
+        tracing::info!("provision: the statx shim for gVisor");
+        let shim = FileUpload {
+            path: GVISOR_STATX_SHIM.into(),
+            mode: 0o644,
+            owner: (0, 0),
+            contents: crate::assets::GVISOR_STATX_SHIM.to_vec(),
+        };
+        self.upload(&[shim], None).await?;
+        let preload = format!("echo {GVISOR_STATX_SHIM} >> /etc/ld.so.preload");
+        self.exec(&["sh".into(), "-c".into(), preload], "0").await
     }
 
     async fn install_ca(&self) -> Result<(), LaunchError> {

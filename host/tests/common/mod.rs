@@ -380,6 +380,15 @@ pub fn assert_agent_in_gvisor(bottle: &TestBottle, identity: &str) {
         !seen.contains(host.trim()),
         "the agent sees the host's kernel: {seen}"
     );
+    // coreutils work: gVisor 2022-12 refuses their statx flag, the preloaded shim retries without.
+    let listed = text(&bottle.exec_in_agent(
+        identity,
+        "ls -d /home/agent && stat -c %U /home/agent && ls /nonexistent; echo rc=$?",
+    ));
+    assert!(
+        listed.contains("/home/agent\nagent\n") && listed.contains("No such file or directory"),
+        "{listed}"
+    );
     let list = text(&bottle.bottle(&["list"]));
     let row = list.lines().find(|l| l.starts_with(identity)).unwrap_or("");
     assert!(
