@@ -1,24 +1,32 @@
 //! `cargo bench -p bottle --bench launch`: warm launch and teardown of the default bottle on the
-//! real Docker engine, beside a baseline made in the same run.
+//! real Docker engine, beside a baseline made in the same run, with the agent under runc and under
+//! gVisor (runsc), and the egress path's latency from inside each.
 //!
 //! - **bottle**: `bottle start --detach --yes --no-claude-code` from process start to exit (the
-//!   agent is provisioned and ready), then `bottle stop`.
+//!   agent is provisioned and ready), then `bottle stop`. The bottle is the embedded default one
+//!   (egress proxy + agent) with `runtime: runc` or `runtime: runsc`.
 //! - **baseline**: the same two networks and two containers (same images, same files, same health
-//!   wait) created with the minimum of sequential API calls straight through bollard, then removed.
+//!   wait, the agent under the same runtime) created with the minimum of sequential API calls
+//!   straight through bollard, then removed.
+//! - **egress**: 50 sequential `curl` requests from inside the agent, through the egress proxy
+//!   (CONNECT, TLS to the proxy's CA, the proxy's TLS to the upstream), to an HTTPS echo upstream
+//!   on the bottle's egress network; the median of curl's own `time_total`.
 //!
 //! Images are built once before timing (warm). Targets (issue 4): launch ≤ 1.3× the baseline,
-//! teardown ≤ 1.5 s.
+//! teardown ≤ 1.5 s. The runsc rows are skipped, saying why, when the engine lists no runsc.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bottle::docker::{Engine, FileUpload};
 
 const RUNS: usize = 5;
 const LABEL: &str = "dev.bottle.test";
+/// Requests of the egress workload.
+const REQUESTS: usize = 50;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -28,26 +36,96 @@ fn main() {
         );
         return;
     };
+    let available = runtime.block_on(engine.runtimes()).unwrap();
+    let mut egress = Vec::new();
+    for agent_runtime in ["runc", "runsc"] {
+        if !available.iter().any(|r| r == agent_runtime) {
+            println!(
+                "{agent_runtime} rows skipped: the engine lists no {agent_runtime} runtime \
+                 (it has: {}); scripts/docker-engine registers gVisor, `bottle doctor` says how",
+                available.join(", ")
+            );
+            continue;
+        }
+        let home = bench_home(agent_runtime);
+        launch_rows(&runtime, &engine, home.path(), agent_runtime);
+        egress.push((agent_runtime, egress_median(&runtime, &engine, home.path())));
+    }
+    println!(
+        "egress through the proxy, {REQUESTS} sequential HTTPS requests from the agent, median:"
+    );
+    for (agent_runtime, median) in &egress {
+        println!("  {agent_runtime:<6} {:>7.1} ms per request", ms(*median));
+    }
+    if let [(_, runc), (_, runsc)] = egress.as_slice() {
+        println!(
+            "  gVisor adds {:.1} ms per request ({:.2}×)",
+            ms(*runsc) - ms(*runc),
+            runsc.as_secs_f64() / runc.as_secs_f64()
+        );
+    }
+    println!(
+        "  (a bottle with all four sidecars needs the pipelock image, which this machine cannot pull)"
+    );
+}
+
+/// A bottle home with the default bottle under `agent_runtime`, an upstream it may reach, and an
+/// agent `bench` that runs nothing of its own.
+fn bench_home(agent_runtime: &str) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
+    let write = |relative: &str, text: &str| {
+        let path = home.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let (ca, cert, key) = upstream_certificates();
+    write("upstream/ca.pem", &ca);
+    write("upstream/cert.pem", &cert);
+    write("upstream/key.pem", &key);
+    write(
+        "agents/bench.md",
+        "---\nbottle: bench\ncommand: [\"sleep\", \"300\"]\n---\nBench agent.\n",
+    );
+    write(
+        "bottles/bench.md",
+        &format!(
+            "---\nenv: {{}}\negress:\n  firewall: builtin\n  allowlist: [upstream.test]\n\
+             egress_proxy:\n  upstream_ca: [{}]\n  allow_cidrs: [172.16.0.0/12, 192.168.0.0/16, 10.0.0.0/8]\n\
+             supervise: false\nruntime: {agent_runtime}\n---\n",
+            home.path().join("upstream/ca.pem").display()
+        ),
+    );
+    home
+}
+
+/// Warm launch and teardown of the bench bottle and of the baseline, `RUNS` times; prints medians.
+fn launch_rows(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Engine,
+    home: &Path,
+    agent_runtime: &str,
+) {
     let bottle = env!("CARGO_BIN_EXE_bottle");
     // Warm-up: builds the images and compiles the plugins once.
-    let id = start(bottle, home.path());
-    stop(bottle, home.path(), &id);
-    let images = images(&runtime, &engine);
+    let id = start(bottle, home);
+    stop(bottle, home, &id);
+    let images = images(runtime, engine);
 
     let (mut ours_up, mut ours_down, mut base_up, mut base_down) = (vec![], vec![], vec![], vec![]);
     for _ in 0..RUNS {
         let t = Instant::now();
-        let id = start(bottle, home.path());
+        let id = start(bottle, home);
         ours_up.push(t.elapsed());
         let t = Instant::now();
-        stop(bottle, home.path(), &id);
+        stop(bottle, home, &id);
         ours_down.push(t.elapsed());
-        let (up, down) = runtime.block_on(baseline(&engine, &images));
+        let (up, down) = runtime.block_on(baseline(engine, &images, agent_runtime));
         base_up.push(up);
         base_down.push(down);
     }
-    println!("default bottle (egress-proxy + agent), warm images, {RUNS} runs, medians:");
+    println!(
+        "default bottle (egress-proxy + agent under {agent_runtime}), warm images, {RUNS} runs, medians:"
+    );
     let (ou, od, bu, bd) = (
         median(&mut ours_up),
         median(&mut ours_down),
@@ -70,14 +148,124 @@ fn main() {
             "MISSES"
         }
     );
-    println!(
-        "  (a bottle with all four sidecars needs the pipelock image, which this machine cannot pull)"
+}
+
+/// Launch the bench bottle, start the upstream beside it, run the workload in the agent, and tear
+/// both down; the median request time.
+fn egress_median(runtime: &tokio::runtime::Runtime, engine: &Engine, home: &Path) -> Duration {
+    let bottle = env!("CARGO_BIN_EXE_bottle");
+    let image = runtime.block_on(upstream_image(engine));
+    let id = start(bottle, home);
+    let upstream = format!("bench-upstream-{id}");
+    runtime.block_on(start_upstream(engine, home, &id, &image, &upstream));
+    let agent = format!("bottle-{id}");
+    let url = "https://upstream.test/allowed/x";
+    // Ready once one request passes (the upstream's Python takes a moment to listen).
+    let ready = format!(
+        "for i in $(seq 100); do curl -sf -o /dev/null {url} && exit 0; sleep 0.2; done; exit 1"
     );
+    let exec = |script: &str| {
+        let command = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+        runtime
+            .block_on(engine.exec(&agent, &command, Some("agent")))
+            .unwrap()
+    };
+    let warm = exec(&ready);
+    assert_eq!(warm.code, 0, "the upstream never answered: {}", warm.stderr);
+    let workload = format!(
+        "for i in $(seq {REQUESTS}); do curl -sS -o /dev/null -w '%{{time_total}}\\n' {url}; done"
+    );
+    let out = exec(&workload);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut times: Vec<Duration> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .collect();
+    assert_eq!(times.len(), REQUESTS, "{}", out.stdout);
+    stop(bottle, home, &id);
+    runtime
+        .block_on(engine.remove_container(&upstream))
+        .unwrap();
+    median(&mut times)
+}
+
+/// A CA and a certificate for `upstream.test` signed by it: (ca, cert, key) in PEM.
+fn upstream_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["upstream.test".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+/// The tests' HTTPS echo upstream (`tests/docker/upstream`), built once and kept as a cache.
+async fn upstream_image(engine: &Engine) -> String {
+    use futures_util::StreamExt;
+    let tag = "bottle-test/upstream:latest";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/docker/upstream");
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all(".", &dir).unwrap();
+    let body = archive.into_inner().unwrap();
+    let labels = HashMap::from([(LABEL.to_owned(), "test-image".to_owned())]);
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .t(tag)
+        .rm(true)
+        .labels(&labels)
+        .build();
+    let mut stream =
+        engine
+            .client()
+            .build_image(options, None, Some(bollard::body_full(body.into())));
+    while let Some(step) = stream.next().await {
+        let step = step.expect("building the upstream image");
+        assert!(step.error_detail.is_none(), "{:?}", step.error_detail);
+    }
+    tag.to_owned()
+}
+
+/// The upstream on the bottle's egress network as `upstream.test`, labelled for the bench.
+async fn start_upstream(engine: &Engine, home: &Path, id: &str, image: &str, name: &str) {
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        labels: Some(HashMap::from([(LABEL.to_owned(), "bench".to_owned())])),
+        ..Default::default()
+    };
+    let network = format!("bottle-egress-{id}");
+    engine
+        .create_container(name, body, &network, &["upstream.test".to_owned()])
+        .await
+        .unwrap();
+    let read = |f: &str| std::fs::read(home.join("upstream").join(f)).unwrap();
+    let files = [
+        FileUpload {
+            path: "/srv/cert.pem".into(),
+            mode: 0o644,
+            owner: (0, 0),
+            contents: read("cert.pem"),
+        },
+        FileUpload {
+            path: "/srv/key.pem".into(),
+            mode: 0o600,
+            owner: (0, 0),
+            contents: read("key.pem"),
+        },
+    ];
+    engine.upload(name, &files, None).await.unwrap();
+    engine.start(name).await.unwrap();
 }
 
 fn start(bottle: &str, home: &Path) -> String {
     let out = Command::new(bottle)
-        .args(["start", "--detach", "--yes", "--no-claude-code"])
+        .args(["start", "bench", "--detach", "--yes", "--no-claude-code"])
         .env("BOTTLE_HOME", home)
         .env("BOTTLE_TEST_LABEL", "bench")
         .stdin(Stdio::null())
@@ -123,7 +311,11 @@ fn images(runtime: &tokio::runtime::Runtime, engine: &Engine) -> (String, String
 }
 
 /// Create and remove the same objects with the minimum of sequential calls.
-async fn baseline(engine: &Engine, (proxy, agent): &(String, String)) -> (Duration, Duration) {
+async fn baseline(
+    engine: &Engine,
+    (proxy, agent): &(String, String),
+    agent_runtime: &str,
+) -> (Duration, Duration) {
     let mut labels = HashMap::new();
     labels.insert(LABEL.to_owned(), "bench-baseline".to_owned());
     let t = Instant::now();
@@ -205,6 +397,10 @@ async fn baseline(engine: &Engine, (proxy, agent): &(String, String)) -> (Durati
         image: Some(agent.clone()),
         labels: Some(labels.clone()),
         cmd: Some(vec!["sleep".into(), "infinity".into()]),
+        host_config: Some(HostConfig {
+            runtime: Some(agent_runtime.to_owned()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     engine
