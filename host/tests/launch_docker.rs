@@ -413,10 +413,35 @@ fn assert_confined(bottle: &TestBottle, identity: &str) {
         "memory.max",
     );
     let pids = host_cgroup_value(bottle, &agent, ("pids", "pids.max"), "pids.max");
+    // Under gVisor the host counts the sandbox's tasks, about ten per agent process.
+    let host_pids = if agent_runtime(bottle, identity) == "runsc" {
+        "3000"
+    } else {
+        "300"
+    };
     assert_eq!(
         [memory.as_str(), pids.as_str()],
-        ["1073741824", "300"],
+        ["1073741824", host_pids],
         "limits not applied"
+    );
+    // A hundred processes, a third of the bottle's limit, run and the agent lives on.
+    let many = text(&bottle.exec_in_agent(
+        identity,
+        "for i in $(seq 100); do sleep 3 & done; ps -e --no-headers | wc -l; wait; echo done",
+    ));
+    let counted: usize = many
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(counted > 100 && many.contains("done"), "{many}");
+    let alive = rt()
+        .block_on(bottle.docker.inspect_container(&agent, None))
+        .unwrap();
+    assert_eq!(
+        alive.state.and_then(|s| s.running),
+        Some(true),
+        "the agent died"
     );
 }
 

@@ -388,6 +388,7 @@ pub const AGENT_USER: &str = "agent";
 /// - No DNS beyond the bottle's own names.
 fn agent_host_config(runtime: Option<String>, limits: &bottle_manifest::Limits) -> HostConfig {
     let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+    let pids = runtime::host_pids_limit(runtime.as_deref(), limits.pids);
     HostConfig {
         runtime,
         init: Some(true),
@@ -395,7 +396,7 @@ fn agent_host_config(runtime: Option<String>, limits: &bottle_manifest::Limits) 
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         memory: Some(memory),
         memory_swap: Some(memory),
-        pids_limit: Some(i64::from(limits.pids)),
+        pids_limit: Some(pids),
         nano_cpus: limits.cpus.map(|c| (c * 1e9) as i64),
         // Docker's DNS answers sidecar names itself and forwards every other name to these
         // servers from the agent's own namespace, where nothing listens: a lookup of
