@@ -82,6 +82,18 @@ pub fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
+/// How often a network that lists no container but still has endpoints is removed again.
+const NETWORK_REMOVAL_RETRIES: u32 = 20;
+
+/// Whether the engine refused to remove a network because endpoints remain on it.
+fn has_active_endpoints(e: &DockerError) -> bool {
+    matches!(
+        &e.source,
+        bollard::errors::Error::DockerResponseServerError { message, .. }
+            if message.contains("active endpoints")
+    )
+}
+
 /// Whether an error is the engine's 409 (name in use).
 pub fn is_conflict(e: &DockerError) -> bool {
     matches!(
@@ -231,20 +243,34 @@ impl Engine {
     /// to it (a debugging container, a test upstream) are disconnected first, so they cannot keep a
     /// bottle's network alive.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
-        let first = self
-            .docker
-            .remove_network(name)
-            .await
-            .map_err(fail(format!("removing network {name}")));
-        match first {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) if self.disconnect_all(name).await? > 0 => {
-                self.docker.remove_network(name).await.map_err(fail(format!(
-                    "removing network {name} after disconnecting what used it ({e})"
-                )))
+        let mut attempt = 0;
+        loop {
+            let first = self
+                .docker
+                .remove_network(name)
+                .await
+                .map_err(fail(format!("removing network {name}")));
+            match first {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) if self.disconnect_all(name).await? > 0 => {
+                    return self.docker.remove_network(name).await.map_err(fail(format!(
+                        "removing network {name} after disconnecting what used it ({e})"
+                    )));
+                }
+                // The engine may still hold the endpoint of a container removed a moment ago
+                // (seen under load): it lists no container yet refuses. That clears by itself.
+                Err(e) if has_active_endpoints(&e) && attempt < NETWORK_REMOVAL_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(
+                        network = name,
+                        attempt,
+                        "network still has endpoints; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
 
