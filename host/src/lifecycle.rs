@@ -415,17 +415,22 @@ async fn run_bottle(
     launch::start_agent(engine, &agent).await?;
     progress.step("provisioning the agent");
     let skills_root = home_dir().join(".claude/skills");
-    Provisioning {
+    let provisioning = Provisioning {
         engine,
         container: &agent,
         plan: &plan,
         cas: &cas,
         skills_root,
-    }
-    .run()
-    .await?;
+    };
+    provisioning.place_files().await?;
     progress.step("proving isolation");
-    let self_test = prove_isolation(engine, options, identity, &plan, secrets, &agent).await?;
+    // The self-test needs the files in place, not the provisioning commands' results: they overlap.
+    let (steps, self_test) = tokio::join!(
+        provisioning.run_steps(),
+        prove_isolation(engine, options, identity, &plan, secrets, &agent)
+    );
+    steps?;
+    let self_test = self_test?;
     progress.step("ready");
     progress.bar.finish_and_clear();
     if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
