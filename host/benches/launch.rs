@@ -49,6 +49,7 @@ fn main() {
         }
         let home = bench_home(agent_runtime);
         launch_rows(&runtime, &engine, home.path(), agent_runtime);
+        self_test_cost(env!("CARGO_BIN_EXE_bottle"), home.path());
         egress.push((agent_runtime, egress_times(&runtime, &engine, home.path())));
     }
     println!(
@@ -276,9 +277,41 @@ async fn start_upstream(engine: &Engine, home: &Path, id: &str, image: &str, nam
     engine.start(name).await.unwrap();
 }
 
+/// The isolation self-test's share of a warm launch: the same launch with and without it
+/// (`BOTTLE_UNSAFE_SKIP_SELF_TEST=1`), interleaved so drift hits both alike (budget: 150 ms).
+fn self_test_cost(bottle: &str, home: &Path) {
+    let (mut with, mut without) = (vec![], vec![]);
+    for _ in 0..RUNS {
+        for (skip, times) in [("0", &mut with), ("1", &mut without)] {
+            let t = Instant::now();
+            let id = start_with(bottle, home, &[("BOTTLE_UNSAFE_SKIP_SELF_TEST", skip)]);
+            times.push(t.elapsed());
+            stop(bottle, home, &id);
+        }
+    }
+    let (w, wo) = (median(&mut with), median(&mut without));
+    let added = w.saturating_sub(wo);
+    println!(
+        "  self-test launch with {:>7.0} ms   without {:>7.0} ms   added {:>4.0} ms (budget ≤ 150 ms: {})",
+        ms(w),
+        ms(wo),
+        ms(added),
+        if added <= Duration::from_millis(150) {
+            "meets"
+        } else {
+            "MISSES"
+        }
+    );
+}
+
 fn start(bottle: &str, home: &Path) -> String {
+    start_with(bottle, home, &[])
+}
+
+fn start_with(bottle: &str, home: &Path, env: &[(&str, &str)]) -> String {
     let out = Command::new(bottle)
         .args(["start", "bench", "--detach", "--yes", "--no-claude-code"])
+        .envs(env.iter().copied())
         .env("BOTTLE_HOME", home)
         .env("BOTTLE_TEST_LABEL", "bench")
         .stdin(Stdio::null())

@@ -82,6 +82,18 @@ pub fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
+/// How often a network that lists no container but still has endpoints is removed again.
+const NETWORK_REMOVAL_RETRIES: u32 = 20;
+
+/// Whether the engine refused to remove a network because endpoints remain on it.
+fn has_active_endpoints(e: &DockerError) -> bool {
+    matches!(
+        &e.source,
+        bollard::errors::Error::DockerResponseServerError { message, .. }
+            if message.contains("active endpoints")
+    )
+}
+
 /// Whether an error is the engine's 409 (name in use).
 pub fn is_conflict(e: &DockerError) -> bool {
     matches!(
@@ -236,8 +248,21 @@ impl Engine {
         internal: bool,
         labels: &HashMap<String, String>,
     ) -> Result<String> {
-        let options =
-            internal.then(|| HashMap::from([(INHIBIT_IPV4_OPTION.to_owned(), "true".to_owned())]));
+        self.create_bridge(name, internal, !internal, labels).await
+    }
+
+    /// Create a bridge network, with or without an address on the host. Only the launch's
+    /// test-only fault hook asks for an internal network *with* one (to prove the self-test
+    /// refuses such a bottle).
+    pub async fn create_bridge(
+        &self,
+        name: &str,
+        internal: bool,
+        host_address: bool,
+        labels: &HashMap<String, String>,
+    ) -> Result<String> {
+        let options = (!host_address)
+            .then(|| HashMap::from([(INHIBIT_IPV4_OPTION.to_owned(), "true".to_owned())]));
         let request = NetworkCreateRequest {
             name: name.to_owned(),
             driver: Some("bridge".into()),
@@ -271,20 +296,34 @@ impl Engine {
     /// to it (a debugging container, a test upstream) are disconnected first, so they cannot keep a
     /// bottle's network alive.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
-        let first = self
-            .docker
-            .remove_network(name)
-            .await
-            .map_err(fail(format!("removing network {name}")));
-        match first {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) if self.disconnect_all(name).await? > 0 => {
-                self.docker.remove_network(name).await.map_err(fail(format!(
-                    "removing network {name} after disconnecting what used it ({e})"
-                )))
+        let mut attempt = 0;
+        loop {
+            let first = self
+                .docker
+                .remove_network(name)
+                .await
+                .map_err(fail(format!("removing network {name}")));
+            match first {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) if self.disconnect_all(name).await? > 0 => {
+                    return self.docker.remove_network(name).await.map_err(fail(format!(
+                        "removing network {name} after disconnecting what used it ({e})"
+                    )));
+                }
+                // The engine may still hold the endpoint of a container removed a moment ago
+                // (seen under load): it lists no container yet refuses. That clears by itself.
+                Err(e) if has_active_endpoints(&e) && attempt < NETWORK_REMOVAL_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(
+                        network = name,
+                        attempt,
+                        "network still has endpoints; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -307,6 +346,51 @@ impl Engine {
                 .map_err(fail(format!("disconnecting {container} from {network}")))?;
         }
         Ok(attached.len())
+    }
+
+    /// A network's gateway addresses and its members' addresses (container name, IP), IPv4 and
+    /// IPv6, without prefix lengths.
+    pub async fn network_addresses(&self, name: &str) -> Result<NetworkAddresses> {
+        let network = self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+            .map_err(fail(format!("inspecting network {name}")))?;
+        let members = network
+            .containers
+            .unwrap_or_default()
+            .into_values()
+            .flat_map(|c| {
+                let name = c.name.unwrap_or_default();
+                [c.ipv4_address, c.ipv6_address]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| address_only(&a))
+                    .map(move |ip| (name.clone(), ip))
+            })
+            .collect();
+        Ok(NetworkAddresses {
+            gateways: gateways(network.ipam),
+            members,
+        })
+    }
+
+    /// The gateway address of every bridge network on the engine: where the host answers
+    /// containers on that bridge (an internal bottle network's is assigned but not on the host).
+    pub async fn bridge_gateways(&self) -> Result<Vec<String>> {
+        let networks = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(fail("listing networks"))?;
+        let mut all: Vec<String> = networks
+            .into_iter()
+            .filter(|n| n.driver.as_deref() == Some("bridge"))
+            .flat_map(|n| gateways(n.ipam))
+            .collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
     }
 
     /// Networks carrying every `key=value` label given.
@@ -550,9 +634,22 @@ impl Engine {
         cmd: &[String],
         user: Option<&str>,
     ) -> Result<ExecOutput> {
+        self.exec_with_env(container, cmd, user, &[]).await
+    }
+
+    /// [`Engine::exec`] with `NAME=value` entries added to this one process's environment (not
+    /// the container's, not its argv).
+    pub async fn exec_with_env(
+        &self,
+        container: &str,
+        cmd: &[String],
+        user: Option<&str>,
+        env: &[String],
+    ) -> Result<ExecOutput> {
         let options = CreateExecOptions::<String> {
             cmd: Some(cmd.to_vec()),
             user: user.map(str::to_owned),
+            env: (!env.is_empty()).then(|| env.to_vec()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             ..Default::default()
@@ -628,6 +725,30 @@ impl Engine {
         }
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+/// What [`Engine::network_addresses`] found.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkAddresses {
+    /// Gateway addresses (IPAM).
+    pub gateways: Vec<String>,
+    /// `(container name, address)` of every member.
+    pub members: Vec<(String, String)>,
+}
+
+fn gateways(ipam: Option<Ipam>) -> Vec<String> {
+    ipam.and_then(|i| i.config)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| c.gateway)
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// `172.18.0.2/16` → `172.18.0.2`; empty → none.
+fn address_only(cidr: &str) -> Option<String> {
+    let ip = cidr.split('/').next().unwrap_or("");
+    (!ip.is_empty()).then(|| ip.to_owned())
 }
 
 /// One tar archive of `files`. Missing parent directories are created by the engine as root 0755;

@@ -68,6 +68,16 @@ pub async fn start(
     launch::runtime::choose(&dry_plan.runtime, &runtimes).map_err(|e| anyhow::anyhow!(e))?;
     let runtime = launch::runtime::describe(&dry_plan.runtime, &runtimes);
     eprintln!("preflight: {}", render::preflight_on(dry_plan, &runtime));
+    if launch::self_test::skipped_by_operator() {
+        eprintln!("{}", render::self_test_skipped());
+        if std::env::var_os(launch::TEST_FAULT_ENV).is_some() {
+            anyhow::bail!(
+                "{} and {} together would launch a bottle with broken isolation; unset one of them",
+                launch::self_test::SKIP_ENV,
+                launch::TEST_FAULT_ENV
+            );
+        }
+    }
     if let Some(claim) = claim {
         eprint!("{}", claim.question());
         if !claim.allowed_by(&read_answer()?) {
@@ -87,6 +97,7 @@ pub async fn start(
         cwd: std::env::current_dir()?,
         workspace: request.cwd.clone(),
         launched_at: state::now_rfc3339(),
+        self_test: None,
     };
     let state_dir = state::create(&options.state_root, &record)
         .context("creating the bottle's state directory")?;
@@ -104,6 +115,65 @@ pub async fn start(
         request.detach,
     )
     .await
+}
+
+/// `bottle doctor --isolation`: launch the selection as a throwaway bottle (every secret a random
+/// placeholder, no Claude Code, no session), run the self-test, and remove everything again.
+pub async fn throwaway_self_test(
+    home: &Home,
+    registry: Registry,
+    selection: &Selection,
+    dry_plan: &Plan,
+) -> anyhow::Result<launch::self_test::Report> {
+    let engine = Engine::connect().await?;
+    let request = StartRequest {
+        yes: true,
+        detach: true,
+        cwd: None,
+        name: Some(format!("doctor-isolation-{}", std::process::id())),
+        install_claude_code: false,
+        trust_project_agent: false,
+    };
+    let mut options = launch_options(home, selection, &request);
+    options.self_test = launch::SelfTestUse::Report;
+    let identity = launch::choose_identity(&engine, &options).await?;
+    let mut secrets = SecretValues::default();
+    for name in &dry_plan.secrets {
+        secrets.insert(
+            name,
+            &format!("doctor-placeholder-{name}-{}", std::process::id()),
+        );
+    }
+    let record = state::ResumeRecord {
+        identity: identity.to_string(),
+        agent: selection.agent.name.clone(),
+        cwd: std::env::current_dir()?,
+        workspace: None,
+        launched_at: state::now_rfc3339(),
+        self_test: None,
+    };
+    let state_dir = state::create(&options.state_root, &record)
+        .context("creating the throwaway bottle's state directory")?;
+    let ledger = Ledger::default();
+    let input = prepare::plan_input(&selection.agent, &selection.bottle, plan::DRY_RUN_CIDR);
+    let launched = tokio::select! {
+        outcome = run_bottle(&engine, &ledger, registry, input, &options, &identity, &secrets, &state_dir) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted by Ctrl-C")),
+    };
+    let failures = ledger.teardown(&engine).await;
+    let _ = std::fs::remove_dir_all(&state_dir);
+    if !failures.is_empty() {
+        eprintln!(
+            "teardown could not remove everything ({}); run `bottle cleanup`",
+            failures.join("; ")
+        );
+    }
+    match launched? {
+        Outcome::Detached(running) => running
+            .self_test
+            .ok_or_else(|| anyhow::anyhow!("the throwaway bottle ran no self-test")),
+        _ => anyhow::bail!("the throwaway bottle did not come up"),
+    }
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -130,6 +200,11 @@ fn launch_options(home: &Home, selection: &Selection, request: &StartRequest) ->
         runtime: input.runtime,
         agent: selection.agent.name.clone(),
         bottle: selection.bottle.name.clone(),
+        self_test: if launch::self_test::skipped_by_operator() {
+            launch::SelfTestUse::Skip
+        } else {
+            launch::SelfTestUse::Enforce
+        },
     }
 }
 
@@ -343,15 +418,22 @@ async fn run_bottle(
     launch::start_agent(engine, &agent).await?;
     progress.step("provisioning the agent");
     let skills_root = home_dir().join(".claude/skills");
-    Provisioning {
+    let provisioning = Provisioning {
         engine,
         container: &agent,
         plan: &plan,
         cas: &cas,
         skills_root,
-    }
-    .run()
-    .await?;
+    };
+    provisioning.place_files().await?;
+    progress.step("proving isolation");
+    // The self-test needs the files in place, not the provisioning commands' results: they overlap.
+    let (steps, self_test) = tokio::join!(
+        provisioning.run_steps(),
+        prove_isolation(engine, options, identity, &plan, secrets, &agent)
+    );
+    steps?;
+    let self_test = self_test?;
     progress.step("ready");
     progress.bar.finish_and_clear();
     report_agent_runtime(engine, &agent).await;
@@ -365,6 +447,7 @@ async fn run_bottle(
             plan,
             agent_container: agent,
             ca_fingerprints,
+            self_test,
         })));
     }
     let workdir = if options.cwd.is_some() {
@@ -387,6 +470,49 @@ async fn report_agent_runtime(engine: &Engine, agent: &str) {
         Ok(runtime) => eprintln!("agent runtime: {runtime}"),
         Err(e) => tracing::warn!("could not read the agent's runtime: {e}"),
     }
+}
+
+/// Run the isolation self-test as the options say, record it in the launch record and the audit
+/// log, and refuse the launch when it failed (unless only a report is wanted).
+async fn prove_isolation(
+    engine: &Engine,
+    options: &LaunchOptions,
+    identity: &Identity,
+    plan: &Plan,
+    secrets: &SecretValues,
+    agent: &str,
+) -> Result<Option<launch::self_test::Report>, LaunchError> {
+    use launch::SelfTestUse;
+    if options.self_test == SelfTestUse::Skip {
+        tracing::warn!("self-test skipped ({}=1)", launch::self_test::SKIP_ENV);
+        return Ok(None);
+    }
+    let probe_wait = match options.self_test {
+        SelfTestUse::Report => launch::self_test::DOCTOR_PROBE_WAIT,
+        _ => launch::self_test::LAUNCH_PROBE_WAIT,
+    };
+    let report = launch::self_test::SelfTest {
+        engine,
+        identity,
+        plan,
+        secrets,
+        container: agent,
+        probe_wait,
+    }
+    .run()
+    .await?;
+    tracing::info!("isolation self-test:\n{}", report.table());
+    let home_root = options.state_root.parent().unwrap_or(&options.state_root);
+    if let Err(e) = launch::self_test::record(home_root, &options.state_root, identity, &report) {
+        tracing::warn!("could not record the self-test: {e}");
+    }
+    if !report.passed && options.self_test == SelfTestUse::Enforce {
+        return Err(LaunchError {
+            step: Step::SelfTest,
+            message: report.refusal(),
+        });
+    }
+    Ok(Some(report))
 }
 
 /// The spinner plus a debug log line per step with the time since the launch began.

@@ -72,6 +72,20 @@ pub fn preflight_on(plan: &Plan, runtime: &str) -> String {
     )
 }
 
+/// The preflight's warning when the operator turned the isolation self-test off: red on a
+/// terminal, and loud either way.
+pub fn self_test_skipped() -> String {
+    let text = format!(
+        "WARNING: isolation self-test skipped ({}=1): nothing proves this bottle is isolated on this engine",
+        crate::launch::self_test::SKIP_ENV
+    );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        format!("\x1b[1;31m{text}\x1b[0m")
+    } else {
+        text
+    }
+}
+
 /// The whole plan as text: sidecars in start order, the agent, the allowlist. No secret values
 /// exist in a plan, so none can be printed.
 pub fn dry_run(plan: &Plan) -> String {

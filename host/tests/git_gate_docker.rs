@@ -157,6 +157,7 @@ fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
         !upstream_log.contains("leak"),
         "nothing of the refused push reached the upstream"
     );
+    assert_decisions_logged(&bottle, &identity);
     let protected = agent_git(&format!(
         "cd w && git checkout -q main && echo y > y && git add . && {git} commit -qm y && git push origin main"
     ));
@@ -197,8 +198,67 @@ fn the_agent_pushes_only_through_the_gate_and_only_what_passes() {
         down.contains("cannot fetch app from its upstream") && !down.ends_with("rc=0\n"),
         "{down}"
     );
+    assert_gate_stops_on_sigterm(&bottle, &identity);
     assert!(bottle.bottle(&["stop", &identity]).status.success());
     bottle.assert_nothing_left();
+}
+
+/// The accepted push of `feature` and the refused one each left a decision line in
+/// `bottle logs <id> git-gate`; the refusal names the file, never the value.
+fn assert_decisions_logged(bottle: &TestBottle, identity: &str) {
+    let logs = text(&bottle.bottle(&["logs", identity, "git-gate"]));
+    let decisions: Vec<serde_json::Value> = logs
+        .lines()
+        // Each line is `[<container>] <what it wrote>`.
+        .filter_map(|l| serde_json::from_str(&l[l.find('{')?..]).ok())
+        .filter(|v: &serde_json::Value| v.get("decision").is_some())
+        .collect();
+    let on_feature = |decision: &str| {
+        decisions
+            .iter()
+            .filter(|v| v["ref"] == "refs/heads/feature" && v["decision"] == decision)
+            .map(|v| v["reason"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !on_feature("allow").is_empty(),
+        "the accepted push is in the gate's log:\n{logs}"
+    );
+    assert!(
+        on_feature("deny").iter().any(|r| r.contains("creds.env")),
+        "the refused push is in the gate's log with its file:\n{logs}"
+    );
+    assert!(
+        !logs.contains("AKIAQWERTYUIOPASDFGH"),
+        "the secret in the log"
+    );
+}
+
+/// `docker stop` with a 10 s grace ends the gate by its SIGTERM: it exits 0 (its supervisor's
+/// clean stop), not 137 (SIGKILL once the grace ran out).
+fn assert_gate_stops_on_sigterm(bottle: &TestBottle, identity: &str) {
+    let gate = format!("bottle-{identity}-git-gate");
+    let runtime = rt();
+    let running = runtime
+        .block_on(bottle.docker.inspect_container(&gate, None))
+        .unwrap();
+    assert_eq!(
+        running.state.as_ref().and_then(|s| s.running),
+        Some(true),
+        "the gate runs before it is stopped"
+    );
+    let stop = bollard::query_parameters::StopContainerOptionsBuilder::default()
+        .t(10)
+        .build();
+    runtime
+        .block_on(bottle.docker.stop_container(&gate, Some(stop)))
+        .unwrap();
+    let stopped = runtime
+        .block_on(bottle.docker.inspect_container(&gate, None))
+        .unwrap();
+    let code = stopped.state.and_then(|s| s.exit_code);
+    assert_ne!(code, Some(137), "the gate ignored SIGTERM and was killed");
+    assert_eq!(code, Some(0), "the gate's exit on SIGTERM");
 }
 
 #[test]

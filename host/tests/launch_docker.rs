@@ -6,6 +6,8 @@
 //! tests skip with a message, except under CI (`CI=true`), where a missing engine is a failure.
 
 mod common;
+#[path = "launch_docker/smuggling.rs"]
+mod smuggling;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -696,19 +698,30 @@ fn build_upstream_image(docker: &Docker) -> String {
     build_test_image(docker, "upstream", "bottle-test/upstream:latest")
 }
 
-/// Start the upstream on the bottle's egress network under the alias `upstream.test`.
-fn start_upstream(bottle: &TestBottle, identity: &str, image: &str, cert: &str, key: &str) {
+/// Start the upstream on the bottle's egress network under the aliases `upstream.test` (the
+/// route's host) and [`smuggling::DLP_HOST`]; its container's name.
+fn start_upstream(
+    bottle: &TestBottle,
+    identity: &str,
+    image: &str,
+    cert: &str,
+    key: &str,
+) -> String {
     let files = [
         file("/srv/cert.pem", 0o644, (0, 0), cert),
         file("/srv/key.pem", 0o600, (0, 0), key),
     ];
-    start_on_egress(
+    start_on_egress_as(
         bottle,
         identity,
-        ("bottle-test-upstream", image, "upstream.test"),
+        (
+            "bottle-test-upstream",
+            image,
+            &["upstream.test", smuggling::DLP_HOST],
+        ),
         &files,
         None,
-    );
+    )
 }
 
 #[test]
@@ -716,20 +729,22 @@ fn the_way_out_is_the_proxy_with_the_token_injected_and_refusals_logged() {
     let Some(bottle) = TestBottle::new("egress") else {
         return;
     };
-    let (ca, cert, key) = test_certificates(&["upstream.test"]);
+    let (ca, cert, key) = test_certificates(&["upstream.test", smuggling::DLP_HOST]);
     let ca_path = bottle.write("upstream-ca.pem", &ca);
     write_secret_bottle(
         &bottle,
         &format!(
-            "  upstream_ca: [{}]\n  allow_cidrs: [172.16.0.0/12, 192.168.0.0/16, 10.0.0.0/8]\n",
-            ca_path.display()
+            "  upstream_ca: [{}]\n  allow_cidrs: [172.16.0.0/12, 192.168.0.0/16, 10.0.0.0/8]\n\
+             egress:\n  allowlist: [{}]\n",
+            ca_path.display(),
+            smuggling::DLP_HOST
         ),
     );
     let image = build_upstream_image(&bottle.docker);
     let identity = identity_of(&bottle.start_detached(&[]));
     // The CA trust and the proxy below are checked from an agent in gVisor (where the engine has it).
     assert_default_runtime(&bottle, &identity);
-    start_upstream(&bottle, &identity, &image, &cert, &key);
+    let upstream = start_upstream(&bottle, &identity, &image, &cert, &key);
     let fetch = |args: &str| {
         text(&bottle.exec_in_agent(&identity, &format!("curl -sS --max-time 10 {args}")))
     };
@@ -790,13 +805,14 @@ fn the_way_out_is_the_proxy_with_the_token_injected_and_refusals_logged() {
         );
     }
     assert!(!logs.contains(ROUTE_TOKEN));
+    smuggling::assert_secret_never_leaves(&bottle, &identity, &upstream);
+    smuggling::assert_websocket_frames_scanned(&bottle, &identity, &upstream);
     let stop = bottle.bottle(&["stop", &identity]);
     assert!(
         stop.status.success(),
         "stop with a foreign container on the egress network: {}",
         text(&stop)
     );
-    let upstream = format!("bottle-test-upstream-{}", bottle.label);
     let options = RemoveContainerOptionsBuilder::default().force(true).build();
     rt().block_on(bottle.docker.remove_container(&upstream, Some(options)))
         .unwrap();

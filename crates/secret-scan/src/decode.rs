@@ -40,6 +40,46 @@ pub trait StreamDecoder: Send {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError>;
     /// The stream ended: flushes what was held back.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError>;
+    /// Whether decoding `input` now would give exactly `input` and hold nothing back (so a
+    /// `finish` after it would add nothing): most text has nothing to decode, and then the
+    /// decoder need not copy it. `false` is always correct.
+    fn passes_through(&self, _input: &[u8]) -> bool {
+        false
+    }
+}
+
+/// A decoder that changes only escapes: runs of ordinary bytes are copied whole, and only the
+/// bytes from an escape's start until it is resolved go through [`Escapes::byte`].
+trait Escapes {
+    /// The position of the first byte in `input` that starts an escape or is itself changed.
+    fn next_special(input: &[u8]) -> Option<usize>;
+    /// Whether no escape is in progress (nothing held back).
+    fn idle(&self) -> bool;
+    /// Reads one byte.
+    fn byte(&mut self, b: u8, out: &mut Vec<u8>);
+}
+
+/// [`StreamDecoder::feed`] of an [`Escapes`] decoder.
+fn feed_escapes<D: Escapes>(decoder: &mut D, input: &[u8], out: &mut Vec<u8>) {
+    out.reserve(input.len());
+    let mut at = 0;
+    while at < input.len() {
+        if decoder.idle() {
+            let run = D::next_special(&input[at..]).unwrap_or(input.len() - at);
+            out.extend_from_slice(&input[at..at + run]);
+            at += run;
+            if at == input.len() {
+                break;
+            }
+        }
+        decoder.byte(input[at], out);
+        at += 1;
+    }
+}
+
+/// [`StreamDecoder::passes_through`] of an [`Escapes`] decoder.
+fn escapes_pass<D: Escapes>(decoder: &D, input: &[u8]) -> bool {
+    decoder.idle() && D::next_special(input).is_none()
 }
 
 /// Percent-decoding of every `%XX` (either case) and `+` as a space; other bytes pass through.
@@ -49,7 +89,15 @@ pub struct PercentDecoder {
     pending: Vec<u8>,
 }
 
-impl PercentDecoder {
+impl Escapes for PercentDecoder {
+    fn next_special(input: &[u8]) -> Option<usize> {
+        memchr::memchr2(b'%', b'+', input)
+    }
+
+    fn idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
         match self.pending.len() {
             0 if b == b'%' => self.pending.push(b),
@@ -72,10 +120,7 @@ impl PercentDecoder {
 
 impl StreamDecoder for PercentDecoder {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        out.reserve(input.len());
-        for &b in input {
-            self.byte(b, out);
-        }
+        feed_escapes(self, input, out);
         Ok(())
     }
 
@@ -83,9 +128,14 @@ impl StreamDecoder for PercentDecoder {
         out.append(&mut self.pending);
         Ok(())
     }
+
+    fn passes_through(&self, input: &[u8]) -> bool {
+        escapes_pass(self, input)
+    }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of an ASCII hex digit (either case).
+pub fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),
@@ -111,7 +161,15 @@ enum Escape {
     Emit { out: Vec<u8>, consumed: usize },
 }
 
-impl JsonEscapeDecoder {
+impl Escapes for JsonEscapeDecoder {
+    fn next_special(input: &[u8]) -> Option<usize> {
+        memchr::memchr(b'\\', input)
+    }
+
+    fn idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
         if self.pending.is_empty() && b != b'\\' {
             out.push(b);
@@ -120,7 +178,9 @@ impl JsonEscapeDecoder {
         self.pending.push(b);
         self.resolve(false, out);
     }
+}
 
+impl JsonEscapeDecoder {
     fn resolve(&mut self, at_end: bool, out: &mut Vec<u8>) {
         while !self.pending.is_empty() {
             match escape(&self.pending, at_end) {
@@ -242,16 +302,17 @@ fn hex4(p: &[u8]) -> Hex4 {
 
 impl StreamDecoder for JsonEscapeDecoder {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        out.reserve(input.len());
-        for &b in input {
-            self.byte(b, out);
-        }
+        feed_escapes(self, input, out);
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
         self.resolve(true, out);
         Ok(())
+    }
+
+    fn passes_through(&self, input: &[u8]) -> bool {
+        escapes_pass(self, input)
     }
 }
 
@@ -262,12 +323,19 @@ pub struct UnwrapDecoder;
 
 impl StreamDecoder for UnwrapDecoder {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        out.extend(input.iter().filter(|b| !b.is_ascii_whitespace()));
+        out.reserve(input.len());
+        for run in input.split(u8::is_ascii_whitespace) {
+            out.extend_from_slice(run);
+        }
         Ok(())
     }
 
     fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), DecodeError> {
         Ok(())
+    }
+
+    fn passes_through(&self, input: &[u8]) -> bool {
+        !input.iter().any(u8::is_ascii_whitespace)
     }
 }
 
@@ -492,7 +560,7 @@ pub fn content_decoders(header: &str) -> Result<Vec<Box<dyn StreamDecoder>>, Dec
 }
 
 /// Runs `input` through `chain` (each decoder feeding the next), flushing each at `at_end`.
-/// An empty chain borrows the input.
+/// What no decoder changes stays borrowed from the input.
 pub fn run_chain<'a>(
     chain: &mut [Box<dyn StreamDecoder>],
     input: &'a [u8],
@@ -500,14 +568,27 @@ pub fn run_chain<'a>(
 ) -> Result<Cow<'a, [u8]>, DecodeError> {
     let mut current = Cow::Borrowed(input);
     for decoder in chain.iter_mut() {
-        let mut out = Vec::with_capacity(current.len());
-        decoder.feed(&current, &mut out)?;
-        if at_end {
-            decoder.finish(&mut out)?;
-        }
-        current = Cow::Owned(out);
+        current = decode(decoder.as_mut(), current, at_end)?;
     }
     Ok(current)
+}
+
+/// `input` through one decoder, flushing it at `at_end`; `input` itself when the decoder would
+/// not change it.
+pub fn decode<'a>(
+    decoder: &mut dyn StreamDecoder,
+    input: Cow<'a, [u8]>,
+    at_end: bool,
+) -> Result<Cow<'a, [u8]>, DecodeError> {
+    if decoder.passes_through(&input) {
+        return Ok(input);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    decoder.feed(&input, &mut out)?;
+    if at_end {
+        decoder.finish(&mut out)?;
+    }
+    Ok(Cow::Owned(out))
 }
 
 #[cfg(test)]

@@ -7,19 +7,24 @@
 //! `window` bytes long is found wherever the chunk boundaries fall. `window` is at least the
 //! longest encoded form of any exact secret.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::decode::{
-    DecodeError, JsonEscapeDecoder, PercentDecoder, StreamDecoder, UnwrapDecoder, run_chain,
+    DecodeError, JsonEscapeDecoder, PercentDecoder, StreamDecoder, UnwrapDecoder, decode, run_chain,
 };
 use crate::{Finding, Scanner};
 
 /// The least overlap kept for pattern rules, whose matches have no fixed length.
 pub const PATTERN_WINDOW: usize = 512;
 
-/// One decoded view of the payload and the tail of it seen last.
+/// The views, in the order they are scanned: the payload as it is, percent-decoded,
+/// JSON-unescaped, line-unwrapped, and JSON-unescaped then unwrapped.
+const VIEWS: usize = 5;
+
+/// One decoded view's scanning state: the tail of it seen last.
+#[derive(Default)]
 struct View {
-    chain: Vec<Box<dyn StreamDecoder>>,
     tail: Vec<u8>,
     /// Whether pattern rules apply: not in unwrapped views, where joined words would match them.
     patterns: bool,
@@ -30,7 +35,10 @@ struct View {
 pub struct StreamScanner {
     scanner: Arc<Scanner>,
     content: Vec<Box<dyn StreamDecoder>>,
-    views: Vec<View>,
+    percent: PercentDecoder,
+    /// One JSON decoder feeds both JSON views: they see the same payload.
+    json: JsonEscapeDecoder,
+    views: [View; VIEWS],
     window: usize,
 }
 
@@ -51,28 +59,16 @@ impl StreamScanner {
     /// [`crate::decode::content_decoders`]).
     pub fn new(scanner: Arc<Scanner>, content: Vec<Box<dyn StreamDecoder>>) -> StreamScanner {
         let window = scanner.longest_exact_form().max(PATTERN_WINDOW);
-        let view = |chain: Vec<Box<dyn StreamDecoder>>, patterns: bool| View {
-            chain,
+        let view = |patterns: bool| View {
             tail: Vec::new(),
             patterns,
         };
-        let views = vec![
-            view(vec![], true),
-            view(vec![Box::new(PercentDecoder::default())], true),
-            view(vec![Box::new(JsonEscapeDecoder::default())], true),
-            view(vec![Box::new(UnwrapDecoder)], false),
-            view(
-                vec![
-                    Box::new(JsonEscapeDecoder::default()),
-                    Box::new(UnwrapDecoder),
-                ],
-                false,
-            ),
-        ];
         StreamScanner {
             scanner,
             content,
-            views,
+            percent: PercentDecoder::default(),
+            json: JsonEscapeDecoder::default(),
+            views: [view(true), view(true), view(true), view(false), view(false)],
             window,
         }
     }
@@ -94,51 +90,92 @@ impl StreamScanner {
 
     fn step(&mut self, chunk: &[u8], at_end: bool) -> Result<Vec<ViewFindings>, DecodeError> {
         let payload = run_chain(&mut self.content, chunk, at_end)?;
+        // A decoder with nothing to change hands its input back: no copy, and the views below
+        // see the same bytes at the same address.
+        let percent = decode(&mut self.percent, Cow::Borrowed(&payload), at_end)?;
+        let json = decode(&mut self.json, Cow::Borrowed(&payload), at_end)?;
+        let unwrap = decode(&mut UnwrapDecoder, Cow::Borrowed(&payload), at_end)?;
+        // Unwrapping keeps no state, so unwrapping what JSON left unchanged is `unwrap` again.
+        let json_unwrap = if same_bytes(&json, &payload) {
+            None
+        } else {
+            Some(decode(&mut UnwrapDecoder, Cow::Borrowed(&json), at_end)?)
+        };
+        let decoded: [&[u8]; VIEWS] = [
+            &payload,
+            &percent,
+            &json,
+            &unwrap,
+            json_unwrap.as_deref().unwrap_or(&unwrap),
+        ];
+        // A view that decoded to what an earlier one scans, after the same tail, would find the
+        // same things (most text has nothing to decode): only its tail moves. Decided before
+        // any tail moves.
+        let repeats: [bool; VIEWS] = std::array::from_fn(|i| {
+            (0..i).any(|j| {
+                same_bytes(decoded[i], decoded[j])
+                    && self.views[i].tail == self.views[j].tail
+                    && (self.views[j].patterns || !self.views[i].patterns)
+            })
+        });
         let mut found = Vec::new();
-        // (tail before, decoded, patterns) of the views scanned so far this step.
-        let mut scanned: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
-        for view in &mut self.views {
-            let decoded = run_chain(&mut view.chain, &payload, at_end)?.into_owned();
-            if decoded.is_empty() {
+        for (i, view) in self.views.iter_mut().enumerate() {
+            if decoded[i].is_empty() {
                 continue;
             }
-            // A view that decoded to what an earlier one scanned, after the same tail, would
-            // find the same things (most text has nothing to decode): only its tail moves.
-            let same = scanned.iter().any(|(tail, seen, patterns)| {
-                *seen == decoded && *tail == view.tail && (*patterns || !view.patterns)
-            });
-            let tail = view.tail.clone();
-            if same {
-                keep_tail(view, &decoded, self.window);
-            } else {
-                let findings = scan_window(&self.scanner, view, &decoded, self.window);
-                if !findings.is_empty() {
-                    found.push(findings);
-                }
+            if repeats[i] {
+                keep_tail(view, decoded[i], self.window);
+                continue;
             }
-            scanned.push((tail, decoded, view.patterns));
+            let findings = scan_window(&self.scanner, view, decoded[i], self.window);
+            if !findings.is_empty() {
+                found.push(findings);
+            }
         }
         Ok(found)
     }
 }
 
-/// Scans the view's tail followed by `decoded`; keeps the new tail. Findings wholly inside the
-/// old tail were reported with the previous chunk and are left out.
+/// Equal bytes; at once when they are the same slice.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+/// Scans the view's tail followed by `decoded` and keeps the new tail, without joining them
+/// whole: the seam (the tail and the first `2 × window` bytes of `decoded`) is scanned for the
+/// matches that start in the tail or the first `window` bytes, and `decoded` alone for the ones
+/// that start after those. A match is at most `window` long (a pattern's may run on, and is then
+/// found shorter, still a match), so each is seen in full in one of the two, with the byte
+/// before it (for `\b`). Findings wholly inside the old tail were reported with the previous
+/// chunk and are left out.
 fn scan_window(scanner: &Scanner, view: &mut View, decoded: &[u8], window: usize) -> Vec<Finding> {
-    let old_tail = view.tail.len();
-    let mut buf = std::mem::take(&mut view.tail);
-    buf.extend_from_slice(decoded);
-    let findings = if view.patterns {
-        scanner.scan(&buf)
-    } else {
-        scanner.scan_exact(&buf)
+    let scan = |haystack: &[u8]| {
+        if view.patterns {
+            scanner.scan(haystack)
+        } else {
+            scanner.scan_exact(haystack)
+        }
     };
-    let findings = findings
+    let old_tail = view.tail.len();
+    let seam_end = decoded.len().min(2 * window);
+    let mut seam = std::mem::take(&mut view.tail);
+    seam.extend_from_slice(&decoded[..seam_end]);
+    let whole = seam_end == decoded.len();
+    let mut findings: Vec<Finding> = scan(&seam)
         .into_iter()
-        .filter(|f| f.offset + f.len > old_tail)
+        .filter(|f| f.offset + f.len > old_tail && (whole || f.offset < old_tail + window))
         .collect();
-    view.tail = buf;
-    trim_tail(&mut view.tail, window);
+    if !whole {
+        findings.extend(scan(decoded).into_iter().filter_map(|mut f| {
+            (f.offset >= window).then(|| {
+                f.offset += old_tail;
+                f
+            })
+        }));
+    }
+    seam.truncate(old_tail);
+    view.tail = seam;
+    keep_tail(view, decoded, window);
     findings
 }
 

@@ -54,8 +54,9 @@ pub enum Command {
     },
     /// Remove everything labelled as bottle's that no live bottle owns.
     Cleanup(bottles::CleanupArgs),
-    /// Check this machine: engine, runtimes, base image, plugin cache.
-    Doctor,
+    /// Check this machine: engine, runtimes, base image, plugin cache (`--isolation`: prove a
+    /// bottle's isolation in a throwaway bottle).
+    Doctor(doctor::DoctorArgs),
     /// Write a starter agent and bottle into the bottle home (asks their names, or --agent/--bottle).
     Init(manifests::InitArgs),
     /// Edit an agent or a bottle in $VISUAL/$EDITOR; it is replaced only when it is valid.
@@ -87,7 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => bottles::logs(args),
         Command::Stop { identity } => bottles::stop(&identity),
         Command::Cleanup(args) => bottles::cleanup(args),
-        Command::Doctor => doctor::run(),
+        Command::Doctor(args) => doctor::run(args),
         Command::Init(args) => manifests::init(args),
         Command::Edit(args) => manifests::edit(args),
         Command::Migrate(args) => manifests::migrate(args),

@@ -9,7 +9,10 @@
 //!    networks → start → health check; a failed check stops the launch with the sidecar's last log
 //!    lines;
 //! 5. agent — internal network only, secrets through the API, `sleep infinity`;
-//! 6. provisioning — CA, system prompt, skills, plugin files, plugin steps.
+//! 6. provisioning — CA, system prompt, skills, plugin files, plugin steps;
+//! 7. self-test — isolation proven from inside the agent ([`self_test`]) once the files are in
+//!    place, beside provisioning's commands; any failure refuses the launch before the agent's
+//!    command starts.
 //!
 //! Every object is recorded in a [`Ledger`] before it is created, so teardown removes exactly what
 //! exists, in reverse, on any exit.
@@ -20,6 +23,7 @@ pub mod ledger;
 pub mod provision;
 pub mod runtime;
 pub mod secrets;
+pub mod self_test;
 pub mod session;
 pub mod sidecar_logs;
 pub mod sidecars;
@@ -53,6 +57,8 @@ pub enum Step {
     Agent,
     /// Provisioning the agent.
     Provision,
+    /// Proving isolation from inside the agent.
+    SelfTest,
 }
 
 impl Step {
@@ -66,6 +72,7 @@ impl Step {
             Step::Sidecars => "sidecars",
             Step::Agent => "agent",
             Step::Provision => "provision",
+            Step::SelfTest => "self-test",
         }
     }
 }
@@ -96,6 +103,29 @@ fn fault_hook(step: Step) -> Result<(), LaunchError> {
     }
 }
 
+/// Test-only faults that break a bottle's isolation, so tests can prove the self-test refuses
+/// such a launch: `BOTTLE_TEST_FAULT=agent-on-egress` attaches the agent to the egress network,
+/// `BOTTLE_TEST_FAULT=bridge-host-address` gives the internal bridge an address on the host.
+/// The self-test stands between either and a running agent, and the launcher refuses to combine
+/// them with skipping it.
+pub const TEST_FAULT_ENV: &str = "BOTTLE_TEST_FAULT";
+
+/// Whether the test-only isolation fault `name` is asked for.
+pub fn test_fault(name: &str) -> bool {
+    std::env::var(TEST_FAULT_ENV).as_deref() == Ok(name)
+}
+
+/// What the launch does with the self-test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfTestUse {
+    /// Run it and refuse the launch on any failure (the default).
+    Enforce,
+    /// Run it and hand back the report whatever it says (`bottle doctor --isolation`).
+    Report,
+    /// Do not run it (`BOTTLE_UNSAFE_SKIP_SELF_TEST=1`).
+    Skip,
+}
+
 /// What the caller decided before the launch.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
@@ -119,6 +149,8 @@ pub struct LaunchOptions {
     pub agent: String,
     /// The bottle manifest's name.
     pub bottle: String,
+    /// Whether and how the isolation self-test runs.
+    pub self_test: SelfTestUse,
 }
 
 /// A launched bottle.
@@ -131,6 +163,8 @@ pub struct Running {
     pub agent_container: String,
     /// The agent CA's fingerprint, when there is one.
     pub ca_fingerprints: BTreeMap<String, String>,
+    /// What the isolation self-test saw (none when skipped).
+    pub self_test: Option<self_test::Report>,
 }
 
 /// The labels of every object of this bottle.
@@ -274,8 +308,9 @@ async fn create_network(
 ) -> Result<String, String> {
     let entry = Created::Network(name.to_owned());
     ledger.record(entry.clone());
+    let host_address = !internal || test_fault("bridge-host-address");
     engine
-        .create_network(name, internal, labels)
+        .create_bridge(name, internal, host_address, labels)
         .await
         .map_err(|e| {
             if crate::docker::is_conflict(&e) {
@@ -370,6 +405,23 @@ pub async fn create_agent(
     )
     .await
     .map_err(&fail)?;
+    // The prober for the self-test, placed before the agent (or anything of it) runs.
+    let prober = crate::docker::FileUpload {
+        path: sidecars::PROBE_PATH.into(),
+        mode: 0o755,
+        owner: (0, 0),
+        contents: crate::assets::PROBE.to_vec(),
+    };
+    engine
+        .upload(&name, &[prober], None)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if test_fault("agent-on-egress") {
+        engine
+            .attach_network(&name, &identity.egress_network(), &[])
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+    }
     Ok(name)
 }
 

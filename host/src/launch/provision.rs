@@ -36,10 +36,23 @@ pub struct Provisioning<'a> {
 impl Provisioning<'_> {
     /// Run every step.
     pub async fn run(&self) -> Result<(), LaunchError> {
+        self.place_files().await?;
+        self.run_steps().await
+    }
+
+    /// Write every file the host puts into the agent: the CA certificate, the system prompt,
+    /// skills and plugin files (what the self-test then looks through).
+    pub async fn place_files(&self) -> Result<(), LaunchError> {
         self.fit_gvisor().await?;
-        self.install_ca().await?;
+        self.place_ca().await?;
         self.write_prompt_and_skills().await?;
-        self.write_plugin_files().await?;
+        self.write_plugin_files().await
+    }
+
+    /// The commands: trusting the CA, then the plugins' steps. They may run beside the
+    /// self-test, which needs only the files.
+    pub async fn run_steps(&self) -> Result<(), LaunchError> {
+        self.trust_ca().await?;
         self.run_plugin_steps().await?;
         fault_hook(Step::Provision)
     }
@@ -70,7 +83,7 @@ impl Provisioning<'_> {
         self.exec(&["sh".into(), "-c".into(), preload], "0").await
     }
 
-    async fn install_ca(&self) -> Result<(), LaunchError> {
+    async fn place_ca(&self) -> Result<(), LaunchError> {
         if self.plan.agent_trusts.is_empty() {
             return Ok(());
         }
@@ -90,7 +103,13 @@ impl Provisioning<'_> {
             owner: (0, 0),
             contents: bundle.into_bytes(),
         };
-        self.upload(&[file], None).await?;
+        self.upload(&[file], None).await
+    }
+
+    async fn trust_ca(&self) -> Result<(), LaunchError> {
+        if self.plan.agent_trusts.is_empty() {
+            return Ok(());
+        }
         // Appending to the system bundle is what curl, git, Go, OpenSSL and (through
         // SSL_CERT_FILE/REQUESTS_CA_BUNDLE) Python read; `update-ca-certificates` would do the
         // same and rehash /etc/ssl/certs, at about a second per launch.

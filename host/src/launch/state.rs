@@ -23,6 +23,9 @@ pub struct ResumeRecord {
     pub workspace: Option<PathBuf>,
     /// RFC 3339 time of the launch.
     pub launched_at: String,
+    /// What the isolation self-test saw, once it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_test: Option<super::self_test::Report>,
 }
 
 const RECORD: &str = "launch.json";
@@ -55,6 +58,18 @@ pub fn create(root: &Path, record: &ResumeRecord) -> std::io::Result<PathBuf> {
     let json = serde_json::to_vec_pretty(record).expect("record serializes");
     std::fs::write(path.join(RECORD), json)?;
     Ok(path)
+}
+
+/// Rewrite a bottle's launch record with its self-test report.
+pub fn record_self_test(
+    root: &Path,
+    identity: &Identity,
+    report: &super::self_test::Report,
+) -> std::io::Result<()> {
+    let mut record = read(root, identity)?;
+    record.self_test = Some(report.clone());
+    let json = serde_json::to_vec_pretty(&record).expect("record serializes");
+    std::fs::write(dir(root, identity).join(RECORD), json)
 }
 
 /// Read a resume record.

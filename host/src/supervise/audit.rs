@@ -44,12 +44,17 @@ pub fn dir(home_root: &Path) -> PathBuf {
 
 /// Append `record` to today's file.
 pub fn record(home_root: &Path, record: &AuditRecord) -> std::io::Result<PathBuf> {
+    append(home_root, &record.time, record)
+}
+
+/// Append any event (a launch's self-test, say) as one line of the file for `time`'s day.
+pub fn append(home_root: &Path, time: &str, record: &impl Serialize) -> std::io::Result<PathBuf> {
     let dir = dir(home_root);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)?;
-    let day = record.time.get(..10).unwrap_or("undated");
+    let day = time.get(..10).unwrap_or("undated");
     let path = dir.join(format!("{day}.jsonl"));
     let mut line = serde_json::to_vec(record).expect("audit records serialize");
     line.push(b'\n');

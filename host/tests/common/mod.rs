@@ -260,11 +260,22 @@ pub fn start_on_egress(
     files: &[bottle::docker::FileUpload],
     owned_root: Option<&str>,
 ) -> String {
+    start_on_egress_as(bottle, identity, (name, image, &[alias]), files, owned_root)
+}
+
+/// [`start_on_egress`] under several aliases.
+pub fn start_on_egress_as(
+    bottle: &TestBottle,
+    identity: &str,
+    (name, image, aliases): (&str, &str, &[&str]),
+    files: &[bottle::docker::FileUpload],
+    owned_root: Option<&str>,
+) -> String {
     use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
     let name = format!("{name}-{}", bottle.label);
     let mut endpoints = HashMap::new();
     let endpoint = EndpointSettings {
-        aliases: Some(vec![alias.to_owned()]),
+        aliases: Some(aliases.iter().map(|a| a.to_string()).collect()),
         ..Default::default()
     };
     endpoints.insert(format!("bottle-egress-{identity}"), endpoint);
@@ -441,4 +452,20 @@ pub fn host_cgroup_value(
         .unwrap_or_else(|e| panic!("{file}: {e}"))
         .trim()
         .to_owned()
+}
+
+/// What a container wrote to its stdout so far.
+pub fn container_stdout(bottle: &TestBottle, container: &str) -> String {
+    use futures_util::StreamExt;
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .build();
+    rt().block_on(async {
+        let mut out = String::new();
+        let mut stream = bottle.docker.logs(container, Some(options));
+        while let Some(chunk) = stream.next().await {
+            out.push_str(&chunk.expect("reading a container's log").to_string());
+        }
+        out
+    })
 }

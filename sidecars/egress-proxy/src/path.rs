@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use bottle_secret_scan::decode::hex_value;
+
 /// Why a path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -158,38 +160,16 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, PathError> {
     Ok(out)
 }
 
-/// Decodes `%XX` escapes leniently (malformed ones are kept as they are); for searching.
+/// Decodes `%XX` escapes leniently (malformed ones are kept as they are) and `+` as a space;
+/// for searching. The DLP's own percent decoder, so the URL and the body decode alike.
 pub fn percent_decode_lossy(bytes: &[u8]) -> Vec<u8> {
+    use bottle_secret_scan::decode::{PercentDecoder, StreamDecoder};
+    let mut decoder = PercentDecoder::default();
     let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hi = bytes.get(i + 1).and_then(|b| hex_value(*b));
-        let lo = bytes.get(i + 2).and_then(|b| hex_value(*b));
-        match (bytes[i], hi, lo) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h << 4 | l);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
+    // Neither step can fail: percent-decoding passes what is not an escape through.
+    let _ = decoder.feed(bytes, &mut out);
+    let _ = decoder.finish(&mut out);
     out
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Whether decoded bytes still hold an escape of a dot, a separator, NUL or a percent sign.

@@ -9,11 +9,12 @@
 //! a complete request; for a secret in a form that does not expand on decoding (raw, percent,
 //! JSON escapes, base64, hex), none of its bytes have been forwarded.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -66,7 +67,10 @@ pub struct ScannedBody {
     scanner: StreamScanner,
     dlp: Arc<Dlp>,
     host: String,
-    held: BytesMut,
+    /// Chunks scanned but not yet released, as they came (released by slicing, never copied).
+    held: VecDeque<Bytes>,
+    /// Bytes in `held`.
+    held_len: usize,
     hold: usize,
     report: Arc<Mutex<BodyReport>>,
     done: bool,
@@ -87,7 +91,8 @@ impl ScannedBody {
             scanner,
             dlp,
             host: host.to_string(),
-            held: BytesMut::new(),
+            held: VecDeque::new(),
+            held_len: 0,
             hold,
             report: report.clone(),
             done: false,
@@ -125,6 +130,7 @@ impl ScannedBody {
         };
         self.done = true;
         self.held.clear();
+        self.held_len = 0;
         self.report().refusal = Some(refusal);
         Err(Box::new(BodyRefused))
     }
@@ -132,6 +138,19 @@ impl ScannedBody {
     fn release(&mut self, data: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.report().bytes_up += data.len() as u64;
         Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    /// The next piece of `held` beyond the last `keep` bytes, if there is one.
+    fn take_held(&mut self, keep: usize) -> Option<Bytes> {
+        let excess = self.held_len.checked_sub(keep).filter(|n| *n > 0)?;
+        let front = self.held.front_mut()?;
+        let piece = if front.len() <= excess {
+            self.held.pop_front()?
+        } else {
+            front.split_to(excess)
+        };
+        self.held_len -= piece.len();
+        Some(piece)
     }
 }
 
@@ -145,7 +164,15 @@ impl Body for ScannedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         loop {
             if self.done {
-                return Poll::Ready(None);
+                // The whole body scanned clean: what is held goes, a chunk per frame.
+                return match self.take_held(0) {
+                    Some(rest) => self.release(rest),
+                    None => Poll::Ready(None),
+                };
+            }
+            let hold = self.hold;
+            if let Some(out) = self.take_held(hold) {
+                return self.release(out);
             }
             match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
                 None => {
@@ -154,14 +181,12 @@ impl Body for ScannedBody {
                         return Poll::Ready(Some(Err(e)));
                     }
                     self.done = true;
-                    let rest = self.held.split().freeze();
-                    if rest.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    return self.release(rest);
                 }
                 Some(Err(e)) => {
                     self.done = true;
+                    // An unfinished body was not all scanned: nothing more of it goes.
+                    self.held.clear();
+                    self.held_len = 0;
                     return Poll::Ready(Some(Err(Box::new(e))));
                 }
                 Some(Ok(frame)) => {
@@ -173,11 +198,9 @@ impl Body for ScannedBody {
                     if let Err(e) = self.judge(scanned) {
                         return Poll::Ready(Some(Err(e)));
                     }
-                    self.held.extend_from_slice(&data);
-                    if self.held.len() > self.hold {
-                        let n = self.held.len() - self.hold;
-                        let out = self.held.split_to(n).freeze();
-                        return self.release(out);
+                    if !data.is_empty() {
+                        self.held_len += data.len();
+                        self.held.push_back(data);
                     }
                 }
             }
@@ -185,14 +208,14 @@ impl Body for ScannedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.held.is_empty()
+        self.done && self.held_len == 0
     }
 
     fn size_hint(&self) -> SizeHint {
         // What the client declared is what goes up (or less, if it is cut), so hyper keeps the
         // client's Content-Length framing when there was one.
         let inner = self.inner.size_hint();
-        let held = self.held.len() as u64;
+        let held = self.held_len as u64;
         if self.done {
             return SizeHint::with_exact(held);
         }

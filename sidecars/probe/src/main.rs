@@ -1,11 +1,18 @@
 //! `bottle-probe tcp <port>` | `bottle-probe http <port> <path>`: exit 0 when the sidecar's own
 //! service answers on 127.0.0.1, 1 otherwise. It is copied into every sidecar by the launcher so
 //! health checks work in images without a shell (such as `FROM scratch`).
+//!
+//! `bottle-probe self-test`: the isolation self-test, run in the agent as the agent user before
+//! its command starts. The checks come in the environment (`BOTTLE_SELF_TEST`, see
+//! [`bottle_probe::spec`]); what each saw goes to stdout, one line per check, and the launcher
+//! judges it. Exit 0 when the checks ran, 2 when they could not be read.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
+
+use bottle_probe::spec;
 
 const TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -19,13 +26,33 @@ fn main() -> ExitCode {
     {
         ["tcp", port] => port_of(port).and_then(tcp),
         ["http", port, path] => port_of(port).and_then(|p| http(p, path)),
-        _ => Err("usage: bottle-probe tcp <port> | bottle-probe http <port> <path>".into()),
+        ["self-test"] => return self_test(),
+        _ => Err(
+            "usage: bottle-probe tcp <port> | bottle-probe http <port> <path> | bottle-probe self-test"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bottle-probe: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn self_test() -> ExitCode {
+    let text = std::env::var(spec::ENV).unwrap_or_default();
+    match spec::Spec::parse(&text) {
+        Ok(spec) => {
+            for seen in bottle_probe::run::run(&spec) {
+                println!("{}", seen.line());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bottle-probe self-test: {}: {e}", spec::ENV);
+            ExitCode::from(2)
         }
     }
 }

@@ -2,10 +2,11 @@
 
 mod dns;
 mod gvisor;
+mod isolation;
 
 use std::process::ExitCode;
 
-use super::block_on;
+use super::{Format, block_on};
 use crate::docker::Engine;
 use crate::home::Home;
 use crate::launch::runtime;
@@ -32,8 +33,26 @@ impl Report {
     }
 }
 
+/// Arguments of `bottle doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Launch a throwaway bottle (the agent `bottle start` would pick, or `--agent`) and run the
+    /// isolation self-test in it: a table of check, expected, seen and fix; non-zero on failure.
+    #[arg(long)]
+    pub isolation: bool,
+    /// The agent whose bottle `--isolation` launches.
+    #[arg(long, requires = "isolation")]
+    pub agent: Option<String>,
+    /// Output format of `--isolation`.
+    #[arg(long, value_enum, default_value = "text", requires = "isolation")]
+    pub format: Format,
+}
+
 /// Run the checks.
-pub fn run() -> anyhow::Result<ExitCode> {
+pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    if args.isolation {
+        return isolation::run(args.agent.as_deref(), args.format);
+    }
     let home = Home::from_env()?;
     let mut report = Report { problems: 0 };
     check_plugins(&home, &mut report);
