@@ -142,3 +142,85 @@ fn wait_until_reachable(bottle: &TestBottle, identity: &str) {
     }
     panic!("the stand-in model host never answered through the proxy");
 }
+
+/// The operator's login, as `claude setup-token` prints one (a test value).
+const LOGIN_TOKEN: &str = "sk-ant-oat01-test-login-token-5c1e7d";
+
+#[test]
+fn the_login_lives_only_in_the_egress_proxy_and_the_agent_holds_the_placeholder() {
+    let Some(bottle) = TestBottle::new("login") else {
+        return;
+    };
+    // No manifests: the embedded default bottle, which takes the login from the environment.
+    std::fs::remove_dir_all(bottle.path().join("agents")).unwrap();
+    let name = format!("t-login-{}", std::process::id());
+    let output = bottle
+        .command(&[
+            "start",
+            "--detach",
+            "--yes",
+            "--no-claude-code",
+            "--name",
+            &name,
+        ])
+        .env("CLAUDE_CODE_OAUTH_TOKEN", LOGIN_TOKEN)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let identity = identity_of(&output);
+    let shown = text(&output);
+    assert!(shown.contains("using your Claude login"), "{shown}");
+    assert!(
+        !shown.contains(LOGIN_TOKEN),
+        "the launch output shows the token"
+    );
+
+    let mut proxy_holds_it = false;
+    for container in bottle.containers() {
+        let name = container.names.unwrap_or_default().join(",");
+        let inspect = rt()
+            .block_on(
+                bottle
+                    .docker
+                    .inspect_container(container.id.as_deref().unwrap(), None),
+            )
+            .unwrap();
+        let config = inspect.config.unwrap();
+        let argv = format!("{:?}{:?}", config.cmd, config.entrypoint);
+        assert!(!argv.contains(LOGIN_TOKEN), "the token on argv of {name}");
+        let env = config.env.unwrap_or_default();
+        let role = config
+            .labels
+            .unwrap_or_default()
+            .get("dev.bottle.role")
+            .cloned();
+        if role.as_deref() == Some("agent") {
+            assert!(
+                env.iter().any(|e| e
+                    == "CLAUDE_CODE_OAUTH_TOKEN=bottle-placeholder-token-injected-by-egress-proxy"),
+                "the agent holds the placeholder: {env:?}"
+            );
+            assert!(
+                !env.iter().any(|e| e.contains(LOGIN_TOKEN)),
+                "docker inspect of the agent shows the token"
+            );
+        }
+        proxy_holds_it |= name.contains("egress-proxy")
+            && env
+                .iter()
+                .any(|e| e == &format!("CLAUDE_CODE_OAUTH_TOKEN={LOGIN_TOKEN}"));
+    }
+    // The inspection above sees environments: the token is where it belongs, in the proxy.
+    assert!(proxy_holds_it, "the egress proxy holds the token");
+    let agent_env = text(&bottle.exec_in_agent(&identity, "env; tr '\\0' '\\n' < /proc/1/environ"));
+    assert!(agent_env.contains("CLAUDE_CODE_OAUTH_TOKEN=bottle-placeholder"));
+    assert!(!agent_env.contains(LOGIN_TOKEN));
+    for logs in [
+        bottle.bottle(&["logs", &identity]),
+        bottle.bottle(&["logs", &identity, "egress-proxy"]),
+    ] {
+        assert!(!text(&logs).contains(LOGIN_TOKEN), "the token in the logs");
+    }
+    assert!(bottle.bottle(&["stop", &identity]).status.success());
+    bottle.assert_nothing_left();
+}
