@@ -14,6 +14,7 @@ pub mod image;
 pub mod launch;
 pub mod lifecycle;
 pub mod migrate;
+pub mod model_login;
 pub mod names;
 pub mod plan;
 pub mod plugin;

@@ -59,7 +59,7 @@ pub fn preflight_on(plan: &Plan, runtime: &str) -> String {
     }
     let sidecars: Vec<&str> = plan.sidecars.iter().map(|s| s.name.as_str()).collect();
     format!(
-        "{} hosts allowed ({named}) · sidecars: {} · agent proxy: {} · secrets: {} · runtime: {}",
+        "{} hosts allowed ({named}) · sidecars: {} · agent proxy: {} · secrets: {} · runtime: {}{}",
         hosts.len(),
         if sidecars.is_empty() {
             "none".to_owned()
@@ -69,6 +69,7 @@ pub fn preflight_on(plan: &Plan, runtime: &str) -> String {
         plan.agent_proxy.as_deref().unwrap_or("none (no route out)"),
         plan.secrets.len(),
         runtime,
+        remote_control(plan),
     )
 }
 
@@ -83,6 +84,20 @@ pub fn self_test_skipped() -> String {
         format!("\x1b[1;31m{text}\x1b[0m")
     } else {
         text
+    }
+}
+
+/// The preflight's word on remote control: the session can be driven from outside the bottle, so
+/// the operator sees it before saying yes.
+fn remote_control(plan: &Plan) -> String {
+    let flag = format!("claude {}", crate::model_login::REMOTE_CONTROL_FLAG);
+    if plan.agent.command.iter().any(|arg| arg.contains(&flag)) {
+        format!(
+            " · remote control: on (through {}, no other host added)",
+            crate::model_login::MODEL_API_HOST
+        )
+    } else {
+        String::new()
     }
 }
 

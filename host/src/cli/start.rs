@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::{Format, block_on};
 use crate::lifecycle::{self, StartRequest};
-use crate::{prepare, render};
+use crate::{model_login, prepare, render};
 
 /// Arguments of `bottle start`.
 #[derive(Debug, Args)]
@@ -41,6 +41,10 @@ pub struct StartArgs {
     /// credentials without typing the bottle's name (`--yes` does not cover that).
     #[arg(long)]
     pub trust_project_agent: bool,
+    /// Start Claude Code in its remote-control mode, to drive the session from claude.ai/code or
+    /// the Claude app (needs a Claude login: CLAUDE_CODE_OAUTH_TOKEN).
+    #[arg(long)]
+    pub remote_control: bool,
 }
 
 /// Run `bottle start`.
@@ -56,7 +60,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let mut registry = prepare::load_plugins(&home)?;
     let catalog = prepare::catalog(&home, &cwd);
-    let selection = prepare::select(
+    let mut selection = prepare::select(
         &catalog,
         args.agent.as_deref(),
         &registry.external_sections(),
@@ -69,6 +73,12 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
             selection.agent.name,
             selection.bottle.name
         );
+    }
+    if let Some(note) = model_login::apply(&mut selection)? {
+        eprintln!("{note}");
+    }
+    if args.remote_control {
+        eprintln!("{}", model_login::remote_control(&mut selection)?);
     }
     let plan = prepare::dry_run(&mut registry, &selection)?;
     if dry_run {
@@ -154,6 +164,10 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let catalog = prepare::catalog(&home, &record.cwd);
     let mut selection =
         prepare::select(&catalog, Some(&record.agent), &registry.external_sections())?;
+    // Before the approved Dockerfile below: the login replaces the embedded bottle.
+    if let Some(note) = model_login::apply(&mut selection)? {
+        eprintln!("{note}");
+    }
     let state_dir = crate::launch::state::dir(&home.root().join("state"), &identity);
     let approved = crate::supervise::apply::saved_dockerfile(&state_dir);
     if approved.exists() {

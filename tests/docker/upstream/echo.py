@@ -2,7 +2,8 @@
 
 Every request that arrived whole (request line, headers and the complete body) and every
 websocket frame is also recorded as one JSON line on stdout, so a test can read from the
-container's log what reached the upstream: a request cut mid-body is never recorded.
+container's log what reached the upstream: a request cut mid-body is never recorded. A body over
+1 MiB is recorded and echoed by its length and sha256 only.
 """
 import base64
 import hashlib
@@ -13,6 +14,7 @@ import struct
 import sys
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+RECORDED_BODY_LIMIT = 1 << 20
 
 
 def record(entry):
@@ -51,13 +53,18 @@ class Echo(http.server.BaseHTTPRequestHandler):
         if body is None:
             self.close_connection = True
             return
-        text = body.decode("utf-8", "replace")
-        record({"method": self.command, "path": self.path, "body": text})
+        # A large body (a whole model conversation) is recorded by its length and digest only.
+        text = body.decode("utf-8", "replace") if len(body) <= RECORDED_BODY_LIMIT else ""
+        digest = hashlib.sha256(body).hexdigest()
+        record({"method": self.command, "path": self.path, "body": text,
+                "length": len(body), "sha256": digest})
         payload = json.dumps({
             "method": self.command,
             "path": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": text,
+            "length": len(body),
+            "sha256": digest,
         }).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
