@@ -364,28 +364,18 @@ fn host(b: &mut Builder, around: &Surroundings, reachable: &[&SidecarPlan]) {
         );
     }
     let mut seen: Vec<&String> = around.egress_gateways.iter().collect();
-    for gateway in &around.internal_gateways {
+    let internal = around
+        .internal_gateways
+        .iter()
+        .map(|g| (g, "the internal network's gateway, host listener"));
+    let bridges = around
+        .bridge_gateways
+        .iter()
+        .map(|g| (g, "a Docker bridge's host address, host listener"));
+    for (gateway, why) in internal.chain(bridges) {
         if !seen.contains(&gateway) {
             seen.push(gateway);
-            b.connect(
-                P,
-                Phase::Probe,
-                gateway,
-                around.listener_port,
-                "the internal network's gateway, host listener",
-            );
-        }
-    }
-    for gateway in &around.bridge_gateways {
-        if !seen.contains(&gateway) {
-            seen.push(gateway);
-            b.connect(
-                P,
-                Phase::Probe,
-                gateway,
-                around.listener_port,
-                "a Docker bridge's host address, host listener",
-            );
+            b.connect(P, Phase::Probe, gateway, around.listener_port, why);
         }
     }
 }
