@@ -418,9 +418,19 @@ async fn run_bottle(
     launch::start_agent(engine, &agent).await?;
     progress.step("provisioning the agent");
     let skills_root = home_dir().join(".claude/skills");
+    // What the engine really gave the agent (not what was planned): provisioning fits gVisor by
+    // it, and the operator is told it.
+    let runtime = engine
+        .container_runtime(&agent)
+        .await
+        .map_err(|e| launch::LaunchError {
+            step: launch::Step::Provision,
+            message: format!("reading the agent's runtime: {e}"),
+        })?;
     let provisioning = Provisioning {
         engine,
         container: &agent,
+        runtime: &runtime,
         plan: &plan,
         cas: &cas,
         skills_root,
@@ -436,7 +446,7 @@ async fn run_bottle(
     let self_test = self_test?;
     progress.step("ready");
     progress.bar.finish_and_clear();
-    report_agent_runtime(engine, &agent).await;
+    report_agent_runtime(&runtime);
     if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
         eprintln!("agent CA fingerprint (SHA-256): {fp}");
     }
@@ -461,14 +471,12 @@ async fn run_bottle(
     Ok(Outcome::Exited(code))
 }
 
-/// Say what the agent really runs under, as the engine recorded it (not what was planned).
-async fn report_agent_runtime(engine: &Engine, agent: &str) {
-    match engine.container_runtime(agent).await {
-        Ok(runtime) if runtime == launch::runtime::RUNSC => {
-            eprintln!("agent runtime: runsc (gVisor)")
-        }
-        Ok(runtime) => eprintln!("agent runtime: {runtime}"),
-        Err(e) => tracing::warn!("could not read the agent's runtime: {e}"),
+/// Say what the agent really runs under, as the engine recorded it.
+fn report_agent_runtime(runtime: &str) {
+    if runtime == launch::runtime::RUNSC {
+        eprintln!("agent runtime: runsc (gVisor)");
+    } else {
+        eprintln!("agent runtime: {runtime}");
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Provisioning<'a> {
     pub container: &'a str,
     /// The plan.
     pub plan: &'a Plan,
+    /// The runtime the engine recorded for the agent container (`HostConfig.Runtime`).
+    pub runtime: &'a str,
     /// Minted CAs.
     pub cas: &'a BTreeMap<String, MintedCa>,
     /// `~/.claude/skills` on the host.
@@ -63,12 +65,7 @@ impl Provisioning<'_> {
     /// from inside, not copied in: the sandbox has already looked for /etc/ld.so.preload at every
     /// exec and may keep remembering that it did not exist.
     async fn fit_gvisor(&self) -> Result<(), LaunchError> {
-        let runtime = self
-            .engine
-            .container_runtime(self.container)
-            .await
-            .map_err(|e| at(Step::Provision)(e.to_string()))?;
-        if runtime != super::runtime::RUNSC {
+        if self.runtime != super::runtime::RUNSC {
             return Ok(());
         }
         tracing::info!("provision: the statx shim for gVisor");
