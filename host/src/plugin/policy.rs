@@ -113,13 +113,13 @@ pub struct RuntimeFacts {
 
 /// The read-only view policy modules receive. It holds names of secrets, never values.
 pub fn view_of(plan: &Plan, runtimes: &RuntimeFacts) -> view::PlanView {
-    let has_runsc = runtimes.available.iter().any(|r| r == "runsc");
-    let chosen = match plan.runtime.as_str() {
-        "runsc" => Some("runsc".to_owned()),
-        "runc" => Some("runc".to_owned()),
-        _ if runtimes.available.is_empty() => None,
-        _ if has_runsc => Some("runsc".to_owned()),
-        _ => Some("runc".to_owned()),
+    use crate::launch::runtime::{self, RUNC, RUNSC};
+    let chosen = match runtime::choose(&plan.runtime, &runtimes.available) {
+        Ok(Some(name)) => Some(name),
+        // Asked for by name where the engine lacks it: the launch refuses it, the view says it.
+        Err(_) => Some(RUNSC.to_owned()),
+        Ok(None) if runtimes.available.is_empty() => None,
+        Ok(None) => Some(RUNC.to_owned()),
     };
     view::PlanView {
         schema: view::PLAN_VIEW_SCHEMA,
