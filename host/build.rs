@@ -1,7 +1,8 @@
 //! Builds what the `bottle` binary embeds, each with a nested `cargo build` in its own target
 //! directory (as wasmtime's test-programs artifacts crate does):
 //! - the plugin crates for `wasm32-wasip2`, into `$OUT_DIR/plugins/` (`src/plugin/builtin.rs` embeds
-//!   the built-ins; the tests find the test plugins and the example policy modules there);
+//!   the built-ins; with the `test-plugins` feature the tests find the test plugins and the
+//!   example policy modules there);
 //! - the sidecar programs as static `x86_64-unknown-linux-musl` binaries, into `$OUT_DIR/bin/`
 //!   (`src/assets.rs` embeds them; image builds put them in their contexts);
 //! - a table of every file of the `docker/<image>/` build contexts, `$OUT_DIR/contexts.rs`.
@@ -11,12 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (package, file name in `$OUT_DIR/plugins/`).
+/// (package, file name in `$OUT_DIR/plugins/`) of the built-in plugins `bottle` embeds.
 const PLUGINS: &[(&str, &str)] = &[
     ("bottle-plugin-pipelock", "pipelock"),
     ("bottle-plugin-egress-proxy", "egress-proxy"),
     ("bottle-plugin-git-gate", "git-gate"),
     ("bottle-plugin-supervise", "supervise"),
+];
+
+/// Plugins only the tests and benches load, built with the `test-plugins` feature (which the
+/// crate's own dev-dependency on itself turns on), so `cargo install` compiles none of them.
+const TEST_PLUGINS: &[(&str, &str)] = &[
     ("bottle-test-plugin-hostile", "test-hostile"),
     ("bottle-test-plugin-future", "test-future"),
     ("bottle-test-plugin-bench", "test-bench"),
@@ -43,6 +49,8 @@ const SIDECAR_PROFILE: &str = "sidecar";
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
     let workspace = manifest_dir.parent().expect("host/ lives in the workspace");
+    // Relative to this package, so that a target directory copied to another checkout is rebuilt
+    // from that checkout's sources instead of trusting the other one's.
     for watched in [
         "wit",
         "plugins",
@@ -53,10 +61,7 @@ fn main() {
         "policies",
         "Cargo.lock",
     ] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
+        println!("cargo:rerun-if-changed=../{watched}");
     }
     let out_dir = PathBuf::from(env("OUT_DIR"));
     let target_dir = out_dir
@@ -75,10 +80,14 @@ fn main() {
     );
     build_statx_shim(&manifest_dir, &out_dir.join("bin"));
     write_context_table(workspace, &out_dir.join("contexts.rs"));
-    build_plugins(workspace, &target_dir);
+    let mut plugins = PLUGINS.to_vec();
+    if std::env::var_os("CARGO_FEATURE_TEST_PLUGINS").is_some() {
+        plugins.extend_from_slice(TEST_PLUGINS);
+    }
+    build_plugins(workspace, &target_dir, &plugins);
     let dest = out_dir.join("plugins");
     std::fs::create_dir_all(&dest).expect("create $OUT_DIR/plugins");
-    for (package, name) in PLUGINS {
+    for (package, name) in &plugins {
         let built = target_dir
             .join(TARGET)
             .join(PROFILE)
@@ -88,9 +97,9 @@ fn main() {
     }
 }
 
-fn build_plugins(workspace: &Path, target_dir: &Path) {
+fn build_plugins(workspace: &Path, target_dir: &Path, plugins: &[(&str, &str)]) {
     let mut command = nested_cargo(workspace, TARGET, PROFILE, target_dir);
-    for (package, _) in PLUGINS {
+    for (package, _) in plugins {
         command.args(["-p", package]);
     }
     let status = command.status().expect("run cargo to build the plugins");

@@ -5,6 +5,7 @@
 //! re-opened with the error as comments at the top of its frontmatter, as `kubectl edit` does;
 //! saving it unchanged, emptying it or a failing editor gives up and leaves the manifest as it was.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitStatus;
 
@@ -76,11 +77,11 @@ pub fn edit(
     }
 }
 
-/// Writes `text` to `copy` with the manifest's permissions and renames it over the manifest.
+/// Replaces the manifest with `text`, keeping its permissions, and removes the editing copy.
 fn replace(real: &Path, copy: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(copy, text)?;
-    std::fs::set_permissions(copy, std::fs::metadata(real)?.permissions())?;
-    std::fs::rename(copy, real)
+    let mode = std::fs::metadata(real)?.permissions().mode() & 0o7777;
+    bottle_atomic_file::replace(real, text.as_bytes(), mode)?;
+    std::fs::remove_file(copy)
 }
 
 /// `text` without the lines [`with_error`] added.

@@ -155,7 +155,7 @@ fn pipelock_config_allows_the_union_and_passes_credentialed_hosts_through() {
         .find(|f| f["path"] == "/etc/pipelock.yaml")
         .unwrap();
     let yaml: serde_json::Value =
-        serde_yaml_ng::from_str(config["contents"].as_str().unwrap()).unwrap();
+        yaml_serde::from_str(config["contents"].as_str().unwrap()).unwrap();
     let allow: Vec<&str> = yaml["api_allowlist"]
         .as_array()
         .unwrap()
@@ -203,7 +203,7 @@ fn route_methods_reach_the_proxy_config() {
         .find(|f| f["path"] == "/etc/bottle/egress-proxy.yaml")
         .unwrap();
     let yaml: serde_json::Value =
-        serde_yaml_ng::from_str(config["contents"].as_str().unwrap()).unwrap();
+        yaml_serde::from_str(config["contents"].as_str().unwrap()).unwrap();
     let route = |host: &str| {
         yaml["routes"]
             .as_array()

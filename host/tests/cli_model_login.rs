@@ -49,7 +49,7 @@ fn model_routes(plan: &Value) -> Vec<Value> {
         .iter()
         .map(|f| f["contents"].as_str().unwrap_or_default().to_owned())
         .collect::<String>();
-    let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&config).unwrap_or_default();
+    let config: yaml_serde::Value = yaml_serde::from_str(&config).unwrap_or_default();
     let routes = serde_json::to_value(&config["routes"]).unwrap();
     routes
         .as_array()

@@ -227,7 +227,7 @@ fn live_config(container: &str) -> EgressConfig {
                 .await
         })
         .unwrap();
-    serde_yaml_ng::from_slice(&file.contents).unwrap()
+    yaml_serde::from_slice(&file.contents).unwrap()
 }
 
 fn proposal(tool: Tool, change: Change, justification: &str, age_s: i64) -> Proposal {
@@ -253,7 +253,7 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
     let agent = identity.agent_container();
     let proxy = identity.sidecar_container("egress-proxy");
     let config = egress_config();
-    let yaml = serde_yaml_ng::to_string(&config).unwrap();
+    let yaml = yaml_serde::to_string(&config).unwrap();
     sleeper(&bottle, &agent, &[]);
     sleeper(
         &bottle,

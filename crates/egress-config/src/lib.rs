@@ -199,12 +199,12 @@ mod tests {
 
     #[test]
     fn a_route_without_methods_is_read_only() {
-        let route: Route = serde_yaml_ng::from_str("host: api.github.com").unwrap();
+        let route: Route = yaml_serde::from_str("host: api.github.com").unwrap();
         assert_eq!(route.allowed_methods(), ["GET", "HEAD", "OPTIONS"]);
-        let route: Route = serde_yaml_ng::from_str("host: a.b\nmethods: [GET, POST]").unwrap();
+        let route: Route = yaml_serde::from_str("host: a.b\nmethods: [GET, POST]").unwrap();
         assert_eq!(route.allowed_methods(), ["GET", "POST"]);
         // An absent list is not written out, so older files read the same.
-        let text = serde_yaml_ng::to_string(&Route {
+        let text = yaml_serde::to_string(&Route {
             methods: vec![],
             ..route
         })

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::document::{Doc, Kind, Origin, Source};
@@ -47,10 +47,8 @@ impl Agent {
     pub fn parse(text: &str, origin: &Origin) -> Result<Agent, ManifestError> {
         let doc = Doc::split(text, origin, Kind::Agent)?;
         // Syntax errors first, as for bottles.
-        serde_yaml_ng::from_str::<IgnoredAny>(doc.yaml).map_err(|e| doc.yaml_error(&e))?;
-        let front: AgentFrontmatter =
-            strict::section(serde_yaml_ng::Deserializer::from_str(doc.yaml))
-                .map_err(|e| doc.yaml_error(&e))?;
+        doc.check_syntax()?;
+        let front: AgentFrontmatter = doc.read(|tracked| strict::section(tracked))?;
         Ok(Agent {
             name: origin.name.clone(),
             path: origin.path.clone(),

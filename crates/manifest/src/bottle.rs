@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::document::{Doc, Kind, Origin, Source};
@@ -96,17 +96,13 @@ impl Bottle {
         user_home: Option<&Path>,
     ) -> Result<Bottle, ManifestError> {
         let doc = Doc::split(text, origin, Kind::Bottle)?;
-        // Syntax errors first: a visitor may stumble on a half-parsed document before the
-        // library reports the real cause.
-        serde_yaml_ng::from_str::<IgnoredAny>(doc.yaml).map_err(|e| doc.yaml_error(&e))?;
+        doc.check_syntax()?;
         let seed = TopSeed {
             external: external_sections,
             user_home,
             dir: origin.dir(),
         };
-        let raw = seed
-            .deserialize(serde_yaml_ng::Deserializer::from_str(doc.yaml))
-            .map_err(|e| doc.yaml_error(&e))?;
+        let raw = doc.read(|tracked| seed.deserialize(tracked))?;
         Ok(raw.into_bottle(origin, trim_blank_lines(doc.body)))
     }
 
@@ -235,7 +231,7 @@ fn read_value<'de, A: MapAccess<'de>>(
         "image" => raw.image = map.next_value::<Option<Image>>()?.map(|i| i.0),
         "dockerfile" => raw.dockerfile = map.next_value::<Option<RawPath>>()?.map(|p| p.0),
         LEGACY_CRED_PROXY => {
-            let value: serde_yaml_ng::Value = map.next_value()?;
+            let value: yaml_serde::Value = map.next_value()?;
             return Err(migrate::cred_proxy_error(&value).into_de());
         }
         section => {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde::de::IgnoredAny;
 
 use crate::error::{ManifestError, Problem};
 use crate::frontmatter::{self, FrontmatterError};
@@ -74,6 +75,10 @@ impl Kind {
     }
 }
 
+/// The YAML deserializer of a frontmatter, tracking the document path of the value it reads.
+pub(crate) type Tracked<'t, 'y> =
+    serde_path_to_error::Deserializer<'static, 't, yaml_serde::Deserializer<'y>>;
+
 /// A manifest split into frontmatter and body, able to place errors in its file.
 pub(crate) struct Doc<'a> {
     file: PathBuf,
@@ -102,20 +107,64 @@ impl<'a> Doc<'a> {
         }
     }
 
-    /// Places an error of the YAML library, decoding the [`Invalid`] it may carry.
-    pub fn yaml_error(&self, error: &serde_yaml_ng::Error) -> ManifestError {
-        let location = error.location().map(|l| (l.line(), l.column()));
-        let mut text = error.to_string();
-        if let Some((line, column)) = location {
-            // The library appends the position relative to the frontmatter; we give the file's.
-            text = text.replacen(&format!(" at line {line} column {column}"), "", 1);
-        }
+    /// Checks the frontmatter is well-formed YAML, before any visitor reads it: a visitor may
+    /// stumble on a half-parsed document before the library reports the real cause.
+    pub fn check_syntax(&self) -> Result<(), ManifestError> {
+        yaml_serde::from_str::<IgnoredAny>(self.yaml)
+            .map(drop)
+            .map_err(|error| {
+                let location = location(&error);
+                let text = shift_lines(&without_location(&error, location), self.line_offset);
+                let hint = "check indentation and quoting here; quote values that contain `: ` or \
+                            ` #`, or start with `*`, `&`, `!`, `[`, `{`, `@`, `%` or a backquote";
+                let message = format!("YAML syntax error: {text}");
+                self.located(location, None, message, Some(hint.into()))
+                    .into()
+            })
+    }
+
+    /// Reads the frontmatter with `read`, tracking the document path of every value read, so an
+    /// error names where it happened without parsing the YAML library's message for it.
+    pub fn read<T>(
+        &self,
+        read: impl for<'t> FnOnce(Tracked<'t, 'a>) -> Result<T, yaml_serde::Error>,
+    ) -> Result<T, ManifestError> {
+        let mut track = serde_path_to_error::Track::new();
+        let tracked = serde_path_to_error::Deserializer::new(
+            yaml_serde::Deserializer::from_str(self.yaml),
+            &mut track,
+        );
+        read(tracked).map_err(|error| self.value_error(&error, &track.path()))
+    }
+
+    /// Places an error found while reading the value at `path`, decoding the [`Invalid`] it may
+    /// carry.
+    fn value_error(
+        &self,
+        error: &yaml_serde::Error,
+        path: &serde_path_to_error::Path,
+    ) -> ManifestError {
+        let location = location(error);
+        let text = without_location(error, location);
+        let segments: Vec<_> = path.iter().collect();
+        let full = document_path(&segments);
         let problem = match Invalid::decode(&text) {
-            Some((before, invalid)) => {
-                let path = before.strip_suffix(": ").filter(|p| !p.is_empty());
-                self.problem(invalid, path, location)
+            Some((_, invalid)) => {
+                let owner = if invalid.of_key {
+                    document_path(&segments[..segments.len().saturating_sub(1)])
+                } else {
+                    full
+                };
+                self.problem(invalid, owner.as_deref(), location)
             }
-            None => self.library_problem(&text, is_syntax_error(error), location),
+            None => {
+                // The library starts its own message with the same path; drop it.
+                let message = full
+                    .as_deref()
+                    .and_then(|path| text.strip_prefix(path)?.strip_prefix(": "))
+                    .unwrap_or(&text);
+                self.library_problem(message, full.as_deref(), location)
+            }
         };
         problem.into()
     }
@@ -135,19 +184,12 @@ impl<'a> Doc<'a> {
         self.located(found.or(at), place, message, invalid.hint)
     }
 
-    fn library_problem(&self, text: &str, syntax: bool, at: Option<(usize, usize)>) -> Problem {
-        let text = shift_lines(text, self.line_offset);
-        if syntax {
-            let hint = "check indentation and quoting here; quote values that contain `: ` or ` #`, \
-                        or start with `*`, `&`, `!`, `[`, `{`, `@`, `%` or a backquote";
-            return self.located(
-                at,
-                None,
-                format!("YAML syntax error: {text}"),
-                Some(hint.into()),
-            );
-        }
-        let (path, message) = split_path(&text);
+    fn library_problem(
+        &self,
+        message: &str,
+        path: Option<&str>,
+        at: Option<(usize, usize)>,
+    ) -> Problem {
         match missing_field(message) {
             Some(key) => {
                 let message = format!("missing key `{key}`");
@@ -208,9 +250,38 @@ fn frontmatter_problem(file: PathBuf, kind: Kind, error: FrontmatterError) -> Pr
     }
 }
 
-/// Syntax errors come from libyaml, whose errors alone debug-print as a struct.
-fn is_syntax_error(error: &serde_yaml_ng::Error) -> bool {
-    format!("{error:?}").starts_with("Error {")
+/// A document path as `git[0].Name`; `None` at the root.
+fn document_path(segments: &[&serde_path_to_error::Segment]) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut path = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            Segment::Unknown => path.push_str(if path.is_empty() { "?" } else { ".?" }),
+        }
+    }
+    (!path.is_empty()).then_some(path)
+}
+
+/// Where the library placed an error, relative to the frontmatter.
+fn location(error: &yaml_serde::Error) -> Option<(usize, usize)> {
+    error.location().map(|l| (l.line(), l.column()))
+}
+
+/// The library's message without the position it appends (relative to the frontmatter; we give
+/// the file's).
+fn without_location(error: &yaml_serde::Error, at: Option<(usize, usize)>) -> String {
+    let text = error.to_string();
+    match at {
+        Some((line, column)) => text.replacen(&format!(" at line {line} column {column}"), "", 1),
+        None => text,
+    }
 }
 
 /// Adds `offset` to every `line N` in a library message, so it matches the file.
@@ -230,16 +301,6 @@ fn shift_lines(text: &str, offset: usize) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Splits `git[0].Name: message` into its document path and the message.
-fn split_path(text: &str) -> (Option<&str>, &str) {
-    match text.split_once(": ") {
-        Some((path, message)) if !path.is_empty() && !path.contains([' ', '`']) => {
-            (Some(path), message)
-        }
-        _ => (None, text),
-    }
 }
 
 fn missing_field(message: &str) -> Option<&str> {
@@ -292,18 +353,6 @@ mod tests {
         assert_eq!(
             shift_lines("a line without number", 1),
             "a line without number"
-        );
-    }
-
-    #[test]
-    fn splits_paths_from_messages() {
-        assert_eq!(
-            split_path("git[0]: missing field `Name`"),
-            (Some("git[0]"), "missing field `Name`")
-        );
-        assert_eq!(
-            split_path("invalid type: string \"x\", expected a boolean"),
-            (None, "invalid type: string \"x\", expected a boolean")
         );
     }
 }

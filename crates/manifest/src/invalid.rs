@@ -1,6 +1,6 @@
 //! A problem found while checking a value, before it is tied to a file and a line.
 //!
-//! Checks run inside serde visitors so that serde_yaml_ng stamps the error with the position of the
+//! Checks run inside serde visitors so that yaml_serde stamps the error with the position of the
 //! value being read. serde only carries a message string through, so an [`Invalid`] travels as
 //! JSON behind a marker character and is decoded again in [`crate::document`].
 
@@ -22,6 +22,10 @@ pub(crate) struct Invalid {
     /// Boxed: most problems are placed by the YAML library, and a small `Invalid` keeps every
     /// `Result<_, Invalid>` in the parser cheap to return.
     pub find: Option<Box<Find>>,
+    /// Found while reading a mapping's key: the tracked path ends with that key, and the problem
+    /// belongs to the mapping.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub of_key: bool,
 }
 
 /// A `key: value` line to look for in the frontmatter, for errors the YAML library cannot place.
@@ -44,12 +48,19 @@ impl Invalid {
             hint: None,
             at: None,
             find: None,
+            of_key: false,
         }
     }
 
     /// Adds how to fix it.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Marks a problem with a mapping's key (see [`Invalid::of_key`]).
+    pub fn of_key(mut self) -> Self {
+        self.of_key = true;
         self
     }
 

@@ -5,7 +5,7 @@
 //! claude-bottle's shape varied between versions, so this recognises the likely spellings of each
 //! setting, converts what it can, and lists the rest as comments for the user to port by hand.
 
-use serde_yaml_ng::{Mapping, Value};
+use yaml_serde::{Mapping, Value};
 
 use crate::frontmatter;
 use crate::invalid::Invalid;
@@ -38,7 +38,7 @@ pub fn bottle(text: &str) -> Migrated {
     let Ok(front) = frontmatter::split(text) else {
         return unchanged(vec!["no `---` frontmatter: copied as it was".into()]);
     };
-    let Ok(Value::Mapping(mut top)) = serde_yaml_ng::from_str::<Value>(front.yaml) else {
+    let Ok(Value::Mapping(mut top)) = yaml_serde::from_str::<Value>(front.yaml) else {
         return unchanged(vec![
             "the frontmatter is not a YAML mapping: copied as it was".into(),
         ]);
@@ -56,7 +56,7 @@ pub fn bottle(text: &str) -> Migrated {
     if changes.is_empty() {
         return unchanged(notes);
     }
-    let yaml = serde_yaml_ng::to_string(&Value::Mapping(top)).unwrap_or_default();
+    let yaml = yaml_serde::to_string(&Value::Mapping(top)).unwrap_or_default();
     notes.push("comments in the frontmatter were not kept (the original file has them)".into());
     Migrated {
         text: format!("---\n{yaml}---\n{}", front.body),
@@ -154,7 +154,7 @@ fn move_routes(proxy: &mut Mapping, routes: Value, changes: &mut Vec<String>) {
 fn plain(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
-        other => serde_yaml_ng::to_string(other)
+        other => yaml_serde::to_string(other)
             .unwrap_or_default()
             .trim()
             .to_string(),
@@ -315,7 +315,7 @@ mod tests {
         let migrated = bottle(old);
         assert_eq!(migrated.changes.len(), 2, "{migrated:?}");
         let new: Value =
-            serde_yaml_ng::from_str(frontmatter::split(&migrated.text).unwrap().yaml).unwrap();
+            yaml_serde::from_str(frontmatter::split(&migrated.text).unwrap().yaml).unwrap();
         assert_eq!(new["egress_proxy"]["dlp_patterns"], Value::from("warn"));
         assert_eq!(
             new["egress_proxy"]["routes"][0]["host"],
@@ -363,7 +363,7 @@ mod tests {
     }
 
     fn hint(yaml: &str) -> String {
-        let value: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let value: Value = yaml_serde::from_str(yaml).unwrap();
         cred_proxy_error(&value).hint.unwrap()
     }
 

@@ -83,7 +83,7 @@ impl<'de> Visitor<'de> for JsonSeed {
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        // serde_yaml_ng presents a `!tag value` as an enum whose variant is the tag.
+        // yaml_serde presents a `!tag value` as an enum whose variant is the tag.
         let (tag, _value): (String, A::Variant) = data.variant()?;
         Err(Invalid::new(format!(
             "the YAML tag `!{tag}` cannot be passed to a plugin"
@@ -117,6 +117,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         if self.object.contains_key(key) {
             return Err(Invalid::new(format!("`{key}` is given twice in {WHERE}"))
                 .hint("keep one of them")
+                .of_key()
                 .into_de());
         }
         Ok(key.to_string())

@@ -1,6 +1,6 @@
 //! Deserialization that checks as it reads, so every error points at the offending YAML node.
 //!
-//! serde_yaml_ng stamps an error with the position of the node being read when the error is raised
+//! yaml_serde stamps an error with the position of the node being read when the error is raised
 //! *inside* the visitor for that node. So keys are checked while the key is read, scalars while the
 //! scalar is read, and whole-mapping rules (such as "`auth` needs both halves") at the end of the
 //! mapping's visitor.
@@ -139,6 +139,7 @@ impl<'de> Visitor<'de> for KeySeed<'_, '_> {
         if !self.seen.insert(index) {
             return Err(Invalid::new(format!("`{key}` is given twice in {WHERE}"))
                 .hint("keep one of them")
+                .of_key()
                 .into_de());
         }
         Ok(index)
@@ -155,7 +156,7 @@ fn unknown_key(key: &str, keys: Keys<'_>) -> Invalid {
         hint.push_str("; ");
         hint.push_str(extra);
     }
-    Invalid::new(message).hint(hint)
+    Invalid::new(message).hint(hint).of_key()
 }
 
 /// A check of a scalar's text.

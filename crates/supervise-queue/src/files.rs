@@ -10,8 +10,8 @@
 //! subdirectory that is a symlink is refused rather than followed.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::queue::QueueError;
@@ -103,35 +103,24 @@ pub(crate) fn real_dir(dir: &Path, create: bool) -> Result<bool, QueueError> {
     }
 }
 
-/// A complete temporary file beside `path`: a random name created exclusively, readable by the
-/// other side of the queue (0644: the sidecar may run as another uid than the host's root).
-fn stage(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, QueueError> {
+/// Files are readable by the other side of the queue (the sidecar may run as another uid than
+/// the host's root).
+const FILE_MODE: u32 = 0o644;
+
+/// The directory `path` is written in, refused when it is not a real directory.
+fn writable_dir(path: &Path) -> Result<(), QueueError> {
     let dir = path.parent().expect("queue files live in a directory");
-    real_dir(dir, true)?;
-    let name = path.file_name().expect("file name").to_string_lossy();
-    let mut file = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o644))
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    file.write_all(bytes).map_err(io(file.path()))?;
-    file.as_file().sync_all().map_err(io(path))?;
-    Ok(file)
+    real_dir(dir, true).map(drop)
 }
 
 /// Write `bytes` to `path`, replacing what is there (a symlink there is replaced, not followed).
 pub(crate) fn write_replace(path: &Path, bytes: &[u8]) -> Result<(), QueueError> {
-    stage(path, bytes)?
-        .persist(path)
-        .map(drop)
-        .map_err(|e| io(path)(e.error))
+    writable_dir(path)?;
+    bottle_atomic_file::replace(path, bytes, FILE_MODE).map_err(io(path))
 }
 
 /// Write `bytes` to `path` unless something is there already (`AlreadyExists` then).
 pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), QueueError> {
-    stage(path, bytes)?
-        .persist_noclobber(path)
-        .map(drop)
-        .map_err(|e| io(path)(e.error))
+    writable_dir(path)?;
+    bottle_atomic_file::create_new(path, bytes, FILE_MODE).map_err(io(path))
 }

@@ -187,7 +187,7 @@ fn check(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            serde_yaml_ng::from_str(&text)
+            yaml_serde::from_str(&text)
                 .with_context(|| format!("{} is not a YAML mapping of sections", path.display()))?
         }
         None => CheckConfig::default(),

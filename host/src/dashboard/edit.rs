@@ -12,13 +12,13 @@ pub fn template(identity: &str, target: EditTarget, current: &CurrentConfig) -> 
     let (what, body, rules) = match target {
         EditTarget::Routes => (
             "credential routes",
-            serde_yaml_ng::to_string(&current.routes).unwrap_or_default(),
+            yaml_serde::to_string(&current.routes).unwrap_or_default(),
             "# A route may only send a token to a host it was sent to before; the dashboard asks\n\
              # before allowing more. Tokens are named by the proxy's environment variable.\n",
         ),
         EditTarget::Allow => (
             "allowlist (hosts or *.globs the bottle may reach)",
-            serde_yaml_ng::to_string(&current.allow).unwrap_or_default(),
+            yaml_serde::to_string(&current.allow).unwrap_or_default(),
             "# Hosts you add are allowed, hosts you remove are refused from now on.\n",
         ),
     };
@@ -40,7 +40,7 @@ pub fn parse(target: EditTarget, text: &str) -> Result<Option<OperatorEdit>, Str
     }
     match target {
         EditTarget::Routes => {
-            let routes: Vec<Route> = serde_yaml_ng::from_str(text)
+            let routes: Vec<Route> = yaml_serde::from_str(text)
                 .map_err(|e| format!("the edited routes do not parse: {e}"))?;
             Change::Routes {
                 routes: routes.clone(),
@@ -50,7 +50,7 @@ pub fn parse(target: EditTarget, text: &str) -> Result<Option<OperatorEdit>, Str
             Ok(Some(OperatorEdit::Routes(routes)))
         }
         EditTarget::Allow => {
-            let allow: Vec<String> = serde_yaml_ng::from_str(text)
+            let allow: Vec<String> = yaml_serde::from_str(text)
                 .map_err(|e| format!("the edited allowlist does not parse: {e}"))?;
             Ok(Some(OperatorEdit::Allow(allow)))
         }

@@ -102,10 +102,10 @@ fn extract_binary(tarball: &Path, dest: &Path) -> Result<(), ClaudeCodeError> {
     for entry in archive.entries().map_err(fail)? {
         let mut entry = entry.map_err(fail)?;
         if entry.path().map_err(fail)?.as_os_str() == "package/claude" {
-            let partial = dest.with_extension("partial");
-            entry.unpack(&partial).map_err(fail)?;
-            std::fs::rename(&partial, dest).map_err(fail)?;
-            return Ok(());
+            return bottle_atomic_file::replace_with(dest, 0o755, |file| {
+                std::io::copy(&mut entry, file).map(drop)
+            })
+            .map_err(fail);
         }
     }
     Err(ClaudeCodeError(format!(

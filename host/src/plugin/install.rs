@@ -86,13 +86,9 @@ pub fn add(runtime: PluginRuntime, plugins_dir: &Path, file: &Path) -> Result<Ad
     let replaced = target.exists();
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(plugins_dir)?;
-        let tmp = plugins_dir.join(format!(".{name}.wasm.tmp"));
-        std::fs::write(&tmp, &wasm)?;
-        std::fs::write(
-            record_path(&target),
-            serde_json::to_vec_pretty(&record).expect("records serialize"),
-        )?;
-        std::fs::rename(&tmp, &target)
+        let record = serde_json::to_vec_pretty(&record).expect("records serialize");
+        bottle_atomic_file::replace(&record_path(&target), &record, 0o644)?;
+        bottle_atomic_file::replace(&target, &wasm, 0o644)
     };
     write().map_err(|e| {
         load_error(

@@ -236,7 +236,7 @@ fn sidecar(s: &crate::plan::model::SidecarPlan) -> view::SidecarView {
 fn routes(plan: &Plan) -> Vec<view::RouteView> {
     use crate::supervise::targets::{EGRESS_PROXY, sidecar_file};
     let Some((sidecar, config)) = sidecar_file(plan, EGRESS_PROXY)
-        .and_then(|(s, bytes)| Some((s, serde_yaml_ng::from_slice::<EgressConfig>(bytes).ok()?)))
+        .and_then(|(s, bytes)| Some((s, yaml_serde::from_slice::<EgressConfig>(bytes).ok()?)))
     else {
         return Vec::new();
     };

@@ -506,9 +506,7 @@ fn check_returned(name: &str, bytes: usize, limits: RuntimeLimits) -> Result<(),
 fn write_cache_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache files live in a directory");
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    bottle_atomic_file::replace(path, bytes, 0o644)
 }
 
 /// The trap's first line and what the plugin wrote to stderr (a Rust panic message lands there).

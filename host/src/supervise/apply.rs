@@ -184,11 +184,11 @@ pub async fn prepare(
                 .as_ref()
                 .ok_or(ApplyError::Missing("git gate"))?;
             let before = engine.download(&target.container, &target.path).await?;
-            let old: GateConfig = serde_yaml_ng::from_slice(&before.contents)
+            let old: GateConfig = yaml_serde::from_slice(&before.contents)
                 .map_err(|e| invalid(format!("the gate's live config does not parse: {e}")))?;
             let new = with_policy(&old, repo, policy)?;
             prepared.current.git = targets::git_entries(&new);
-            let after = serde_yaml_ng::to_string(&new).expect("gate config serializes");
+            let after = yaml_serde::to_string(&new).expect("gate config serializes");
             prepared.files.push(FileChange {
                 target: target.clone(),
                 before,
@@ -333,7 +333,7 @@ pub async fn prepare_edit(
 }
 
 fn parse_egress(bytes: &[u8]) -> Result<EgressConfig, ApplyError> {
-    serde_yaml_ng::from_slice(bytes).map_err(|e| {
+    yaml_serde::from_slice(bytes).map_err(|e| {
         invalid(format!(
             "the egress proxy's live config does not parse: {e}"
         ))
@@ -341,7 +341,7 @@ fn parse_egress(bytes: &[u8]) -> Result<EgressConfig, ApplyError> {
 }
 
 fn egress_file(target: &ConfigTarget, before: FileUpload, new: &EgressConfig) -> FileChange {
-    let after = serde_yaml_ng::to_string(new).expect("egress config serializes");
+    let after = yaml_serde::to_string(new).expect("egress config serializes");
     FileChange {
         target: target.clone(),
         before,
@@ -427,7 +427,7 @@ pub fn pipelock_with_allow_delta(
     added: &[String],
     removed: &[String],
 ) -> Result<Vec<u8>, ApplyError> {
-    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_slice(yaml)
+    let mut value: yaml_serde::Value = yaml_serde::from_slice(yaml)
         .map_err(|e| invalid(format!("pipelock's live config does not parse: {e}")))?;
     let list = value
         .get_mut("api_allowlist")
@@ -439,10 +439,10 @@ pub fn pipelock_with_allow_delta(
     });
     for host in added {
         if !list.iter().any(|h| h.as_str() == Some(host)) {
-            list.push(serde_yaml_ng::Value::String(host.clone()));
+            list.push(yaml_serde::Value::String(host.clone()));
         }
     }
-    Ok(serde_yaml_ng::to_string(&value)
+    Ok(yaml_serde::to_string(&value)
         .expect("yaml serializes")
         .into_bytes())
 }
@@ -552,7 +552,7 @@ mod tests {
         let new = with_routes(&egress(), &[writes.clone()], ApplyOptions::default()).unwrap();
         assert_eq!(new.routes[0].methods, ["GET", "POST"]);
         // What the proxy reloads carries the methods.
-        let text = serde_yaml_ng::to_string(&new).unwrap();
+        let text = yaml_serde::to_string(&new).unwrap();
         assert!(text.contains("methods:\n  - GET\n  - POST"), "{text}");
         writes.methods.push("TRACE".into());
         let err = with_routes(&egress(), &[writes], ApplyOptions::default()).unwrap_err();

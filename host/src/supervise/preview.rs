@@ -26,7 +26,7 @@ pub fn unified(before: &str, after: &str, label: &str) -> String {
 }
 
 fn yaml<T: serde::Serialize>(value: &T) -> String {
-    serde_yaml_ng::to_string(value).unwrap_or_default()
+    yaml_serde::to_string(value).unwrap_or_default()
 }
 
 /// The proposal's change as a diff against `current` (and, for a Dockerfile, against the one
@@ -91,8 +91,8 @@ pub fn editable(change: &Change) -> String {
 
 /// Parse an edited change back; the kind must stay the same.
 pub fn parse_edited(original: &Change, text: &str) -> Result<Change, String> {
-    let edited: Change = serde_yaml_ng::from_str(text)
-        .map_err(|e| format!("the edited change does not parse: {e}"))?;
+    let edited: Change =
+        yaml_serde::from_str(text).map_err(|e| format!("the edited change does not parse: {e}"))?;
     if edited.tool() != original.tool() {
         return Err(format!(
             "the edited change is a {}, not a {}; keep `kind` as it was",

@@ -104,7 +104,7 @@ pub fn current_from_plan(plan: &Plan, targets: &Targets) -> CurrentConfig {
         ..Default::default()
     };
     if let Some((_, bytes)) = sidecar_file(plan, EGRESS_PROXY)
-        && let Ok(config) = serde_yaml_ng::from_slice::<EgressConfig>(bytes)
+        && let Ok(config) = yaml_serde::from_slice::<EgressConfig>(bytes)
     {
         current.routes = config.routes;
         current.allow = config.allow;
@@ -113,7 +113,7 @@ pub fn current_from_plan(plan: &Plan, targets: &Targets) -> CurrentConfig {
         merge_allow(&mut current.allow, &pipelock_allowlist(bytes));
     }
     if let Some((_, bytes)) = sidecar_file(plan, GIT_GATE)
-        && let Ok(config) = serde_yaml_ng::from_slice::<GateConfig>(bytes)
+        && let Ok(config) = yaml_serde::from_slice::<GateConfig>(bytes)
     {
         current.git = git_entries(&config);
     }
@@ -134,7 +134,7 @@ pub fn git_entries(config: &GateConfig) -> Vec<GitEntry> {
 
 /// pipelock's `api_allowlist`.
 pub fn pipelock_allowlist(yaml: &[u8]) -> Vec<String> {
-    serde_yaml_ng::from_slice::<serde_yaml_ng::Value>(yaml)
+    yaml_serde::from_slice::<yaml_serde::Value>(yaml)
         .ok()
         .and_then(|v| {
             v.get("api_allowlist")?.as_sequence().map(|s| {

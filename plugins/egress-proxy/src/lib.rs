@@ -572,7 +572,7 @@ fn route(spec: &RouteSpec) -> Route {
 
 /// The configuration file's text: [`HEADER`], then the YAML.
 pub fn render(config: &EgressConfig) -> Result<String, Vec<Diagnostic>> {
-    let yaml = serde_yaml_ng::to_string(config).map_err(|e| {
+    let yaml = yaml_serde::to_string(config).map_err(|e| {
         vec![sdk::error(
             "",
             format!("cannot render the egress proxy's configuration: {e}"),

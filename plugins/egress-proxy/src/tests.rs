@@ -418,7 +418,7 @@ fn rendered_config_round_trips() {
     ] {
         let text = finalize(config, SECRETS, facts(upstream)).unwrap();
         assert!(text.starts_with(HEADER));
-        let back: EgressConfig = serde_yaml_ng::from_str(&text).unwrap();
+        let back: EgressConfig = yaml_serde::from_str(&text).unwrap();
         let expected = egress_config(
             &serde_json::from_str(config).unwrap(),
             &context(SECRETS),
@@ -481,7 +481,7 @@ fn finalize(config: &str, secrets: &[&str], facts: Facts) -> Result<String, Vec<
 }
 
 fn parsed(config: &str, secrets: &[&str], facts: Facts) -> EgressConfig {
-    serde_yaml_ng::from_str(&finalize(config, secrets, facts).unwrap()).unwrap()
+    yaml_serde::from_str(&finalize(config, secrets, facts).unwrap()).unwrap()
 }
 
 fn role_names(sidecar: &SidecarSpec) -> Vec<&str> {
@@ -532,7 +532,7 @@ fn plan_yaml(plan: &Contribution) -> String {
             "host": n.host, "reason": n.reason, "credentialed": n.credentialed, "passthrough": n.passthrough,
         })).collect::<Vec<_>>(),
     });
-    serde_yaml_ng::to_string(&value).unwrap()
+    yaml_serde::to_string(&value).unwrap()
 }
 
 fn sidecar_json(s: &SidecarSpec) -> Value {

@@ -516,7 +516,7 @@ pub fn render_gate_config(
     repos: &[RepoSpec],
     secrets: &[String],
 ) -> Result<String, Vec<Diagnostic>> {
-    let yaml = serde_yaml_ng::to_string(&gate_config(repos, secrets)).map_err(|e| {
+    let yaml = yaml_serde::to_string(&gate_config(repos, secrets)).map_err(|e| {
         vec![sdk::error(
             "",
             format!("cannot render the git gate's configuration: {e}"),

@@ -247,7 +247,7 @@ fn gate_config_round_trips() {
     let plan = plan(&config()).unwrap();
     let text = contents(&plan.sidecars[0].files, CONFIG_PATH);
     assert!(text.starts_with(HEADER));
-    let back: GateConfig = serde_yaml_ng::from_str(&text).unwrap();
+    let back: GateConfig = yaml_serde::from_str(&text).unwrap();
     assert_eq!(back, gate_config(&repos(&config()), &[]));
     assert_eq!(
         back.repos[2].identity_file,
@@ -385,7 +385,7 @@ fn plan_yaml(plan: &Contribution) -> String {
             "host": n.host, "reason": n.reason, "credentialed": n.credentialed, "passthrough": n.passthrough,
         })).collect::<Vec<_>>(),
     });
-    serde_yaml_ng::to_string(&value).unwrap()
+    yaml_serde::to_string(&value).unwrap()
 }
 
 fn sidecar_json(s: &SidecarSpec) -> Value {

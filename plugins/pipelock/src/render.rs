@@ -180,7 +180,7 @@ pub fn listen_address() -> String {
 /// `egress.allowlist` (normally already among the facts). Errors name every unusable input.
 pub fn render(manifest_allowlist: &[String], facts: &Facts) -> Result<String, Vec<Diagnostic>> {
     let config = build(manifest_allowlist, facts)?;
-    let yaml = serde_yaml_ng::to_string(&config).map_err(|e| {
+    let yaml = yaml_serde::to_string(&config).map_err(|e| {
         vec![sdk::error(
             "",
             format!("could not write the pipelock configuration: {e}"),

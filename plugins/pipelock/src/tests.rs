@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml_ng::Value;
+use yaml_serde::Value;
 
 use super::*;
 use sdk::{EgressNeed, Probe, SidecarFact};
@@ -474,7 +474,7 @@ fn strings(value: &Value) -> Vec<String> {
 
 /// Parse YAML text.
 fn parse(text: &str) -> Value {
-    serde_yaml_ng::from_str(text).expect("valid YAML")
+    yaml_serde::from_str(text).expect("valid YAML")
 }
 
 /// A file of pipelock's v2.3.0 reference data, kept in the plugin's `reference/` directory.

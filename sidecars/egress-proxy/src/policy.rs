@@ -61,7 +61,7 @@ pub fn load_config(path: &Path) -> Result<EgressConfig, ConfigError> {
         path: path.display().to_string(),
         source,
     })?;
-    let config: EgressConfig = serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse {
+    let config: EgressConfig = yaml_serde::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;

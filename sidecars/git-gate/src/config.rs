@@ -12,7 +12,7 @@ pub enum ConfigError {
     Read(String, std::io::Error),
     /// Not the format.
     #[error("{0} is not a git gate configuration: {1}")]
-    Parse(String, serde_yaml_ng::Error),
+    Parse(String, yaml_serde::Error),
     /// A rule broken.
     #[error("{0}")]
     Invalid(String),
@@ -23,7 +23,7 @@ pub fn load(path: &Path) -> Result<GateConfig, ConfigError> {
     let label = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(label.clone(), e))?;
     let config: GateConfig =
-        serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Parse(label, e))?;
+        yaml_serde::from_str(&text).map_err(|e| ConfigError::Parse(label, e))?;
     config.check().map_err(ConfigError::Invalid)?;
     Ok(config)
 }

@@ -547,7 +547,7 @@ async fn start_ours(dir: &Path, m: &Material) -> anyhow::Result<ProxyProcess> {
         dlp: DlpConfig::default(),
     };
     let config_path = dir.join("egress-proxy.yaml");
-    std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)?;
+    std::fs::write(&config_path, yaml_serde::to_string(&config)?)?;
     let started = Instant::now();
     let mut child = Command::new(&bin)
         .arg("--config")

@@ -11,7 +11,7 @@ async fn good_config_takes_effect() {
     config.allow.push("new.test".into());
     config.allow.retain(|a| a != "api.test");
     let path = h.dir.path().join("new.yaml");
-    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    std::fs::write(&path, yaml_serde::to_string(&config).unwrap()).unwrap();
     h.handle.reload_from(&path).expect("reload");
     assert_eq!(h.get(&url, &authority, "").await.status, 200);
     let (url, authority) = h.http_url("api.test", "/");
@@ -29,7 +29,7 @@ async fn bad_config_keeps_the_old_one() {
     for text in [
         "this: is: not: yaml".to_string(),
         "version: 1\n".to_string(),
-        serde_yaml_ng::to_string(&bad).unwrap(),
+        yaml_serde::to_string(&bad).unwrap(),
     ] {
         std::fs::write(&path, text).unwrap();
         let err = h.handle.reload_from(&path).unwrap_err();
