@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bottle::plugin::builtin::BUILD_PLUGIN_DIR;
 use bottle::plugin::{PluginRuntime, Registry, RuntimeLimits, install, policy};
+use bottle::policy_view;
 use serde_json::json;
 
 const PLUGINS: usize = 20;
@@ -131,7 +132,7 @@ fn planning(home: &Path, policy_dir: &Path) {
         let plan = bottle::plan::assemble(&mut registry, &input).unwrap();
         let planned = started.elapsed();
         let started = Instant::now();
-        let view = policy::view_of(&plan, &policy::RuntimeFacts::default());
+        let view = policy_view::view_of(&plan, &policy_view::RuntimeFacts::default());
         let findings = policy::check(registry.runtime(), &modules, &view).unwrap();
         let checked = started.elapsed();
         let bench = plan

@@ -17,8 +17,7 @@ use crate::plan::model::{AgentPlan, EnvEntry, EnvSource, ImagePlan};
 use crate::plan::{self, Plan, PlanInput};
 use crate::plugin::{PluginRuntime, Registry, RuntimeLimits};
 
-/// Where the host writes the system prompt in the agent.
-pub const AGENT_PROMPT_PATH: &str = "/home/agent/.bottle/system-prompt.md";
+pub use crate::plan::model::AGENT_PROMPT_PATH;
 
 /// The default agent command: Claude Code with its permission prompts off (the bottle is the
 /// boundary) and the agent's prompt appended to its system prompt.
@@ -278,14 +277,14 @@ pub fn policy_findings(
     runtimes: Vec<String>,
 ) -> anyhow::Result<Vec<crate::plugin::policy::Finding>> {
     use crate::plugin::policy;
-    let dir = policy::policy_dir(home.root());
+    let dir = policy::policy_dir(home);
     let modules = policy::load(registry.runtime(), &dir)?;
     if modules.is_empty() {
         return Ok(Vec::new());
     }
-    let view = policy::view_of(
+    let view = crate::policy_view::view_of(
         plan,
-        &policy::RuntimeFacts {
+        &crate::policy_view::RuntimeFacts {
             available: runtimes,
         },
     );

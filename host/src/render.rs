@@ -1,40 +1,10 @@
 //! Human-readable renderings of a plan: the compact preflight line and the full dry run.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
-
-use bottle_supervise_queue::text;
 
 use crate::plan::model::*;
 
-/// `text` safe to print on the operator's terminal: everything unprintable (controls, Unicode
-/// direction overrides, invisible format characters; newline and tab too unless in `keep`)
-/// becomes a visible `\u001b`-style escape. Plugins, projects and the agent choose much of what
-/// the operator reads; without this an escape sequence could repaint the preflight or a
-/// right-to-left override could make a host read as another. One definition of unprintable for
-/// every view: the supervise queue's.
-pub fn printable<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
-    let hidden =
-        |c: char| !keep.contains(&c) && (text::is_unprintable(c) || c == '\n' || c == '\t');
-    if !text.chars().any(hidden) {
-        return Cow::Borrowed(text);
-    }
-    text.chars()
-        .map(|c| {
-            if hidden(c) {
-                text::escape_char(c)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
-
-/// One line of plugin-chosen text: nothing kept, a newline is shown as `\u000a` too.
-pub fn one_line(text: &str) -> Cow<'_, str> {
-    printable(text, &[])
-}
+pub use bottle_supervise_queue::text::{one_line, printable};
 
 /// How many hosts the preflight names before `+N more`.
 const PREFLIGHT_HOSTS: usize = 3;
@@ -330,6 +300,7 @@ fn probe(probe: &ProbePlan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn plain_text_is_borrowed_untouched() {

@@ -60,9 +60,10 @@ pub fn write(home: &Path, agent: &str, bottle: &str) -> Result<Starter, StarterE
             });
         }
     }
+    let home = crate::home::Home::at(home);
     let starter = Starter {
-        agent: home.join("agents").join(format!("{agent}.md")),
-        bottle: home.join("bottles").join(format!("{bottle}.md")),
+        agent: home.agents_dir().join(format!("{agent}.md")),
+        bottle: home.bottles_dir().join(format!("{bottle}.md")),
     };
     for (what, name, path) in [
         ("agent", agent, &starter.agent),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use bottle::docker::{Engine, FileUpload};
 use bottle::launch::identity::Identity;
+use bottle::sidecars::egress_proxy::EgressProxy;
 use bottle::supervise::audit;
 use bottle::supervise::targets::{self, ConfigTarget, Targets};
 use bottle_egress_config::{AuthScheme, EgressConfig, Route, RouteAuth, TlsConfig};
@@ -267,15 +268,13 @@ fn dashboard_approves_rejects_and_edits_a_running_bottle_in_a_terminal() {
     );
     let state_dir = bottle.path().join("state").join(identity.as_str());
     std::fs::create_dir_all(&state_dir).unwrap();
-    let targets = Targets {
-        agent: Some(agent.clone()),
-        egress_proxy: Some(ConfigTarget {
+    let targets = Targets::new(Some(agent.clone())).with_config(
+        &EgressProxy,
+        ConfigTarget {
             container: proxy.clone(),
             path: bottle_egress_config::DEFAULT_PATH.into(),
-        }),
-        pipelock: None,
-        git_gate: None,
-    };
+        },
+    );
     targets::write(&state_dir, &targets).unwrap();
     let queue = Queue::at(state_dir.join(STATE_DIR_NAME));
     queue

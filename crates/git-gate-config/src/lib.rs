@@ -36,6 +36,9 @@ pub mod ref_glob;
 /// The version of the format this module writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Where the plugin writes the file and the gate reads it by default.
+pub const DEFAULT_PATH: &str = "/etc/bottle/git-gate.yaml";
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,6 +31,7 @@
 
 pub mod conformance;
 mod error;
+pub mod known;
 mod name;
 mod pattern;
 

@@ -110,6 +110,34 @@ pub struct AgentView {
     pub proxy: Option<String>,
 }
 
+/// A role that decides what may leave the bottle: the one place its name is spelled, for the host
+/// (which lets only built-in sidecars fill it) and the plugin SDK (`roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecurityRole {
+    /// The proxy the agent's `HTTP_PROXY`/`HTTPS_PROXY` point at.
+    AgentProxy,
+    /// The sidecar that decides which hosts the bottle may reach.
+    EgressFirewall,
+}
+
+impl SecurityRole {
+    /// Every security role.
+    pub const ALL: [SecurityRole; 2] = [SecurityRole::AgentProxy, SecurityRole::EgressFirewall];
+
+    /// The role's name in contributions and facts.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SecurityRole::AgentProxy => "agent-proxy",
+            SecurityRole::EgressFirewall => "egress-firewall",
+        }
+    }
+
+    /// The security role named `name`, if it is one.
+    pub fn parse(name: &str) -> Option<SecurityRole> {
+        SecurityRole::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
 /// The container runtime.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeView {

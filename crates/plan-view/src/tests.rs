@@ -321,3 +321,13 @@ fn the_default_plan_has_the_current_schema() {
     assert_eq!(PlanView::default().schema, PLAN_VIEW_SCHEMA);
     assert!(PlanView::default().host_mentions().is_empty());
 }
+
+#[test]
+fn security_roles_are_named_once_and_parse_back() {
+    for role in SecurityRole::ALL {
+        assert_eq!(SecurityRole::parse(role.as_str()), Some(role));
+    }
+    assert_eq!(SecurityRole::AgentProxy.as_str(), "agent-proxy");
+    assert_eq!(SecurityRole::EgressFirewall.as_str(), "egress-firewall");
+    assert_eq!(SecurityRole::parse("agent-proxy-2"), None);
+}

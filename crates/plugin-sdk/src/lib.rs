@@ -76,6 +76,10 @@ pub mod policy_bindings {
     });
 }
 
+pub mod sections;
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use bottle_plan_view as plan_view;
 pub use bottle_plan_view::{PlanView, Violation};
 pub use policy_bindings::export_policy;
@@ -90,12 +94,15 @@ pub use bindings::exports::bottle::plugin::sidecar::{
     ProvisionStep, RoleOffer, SidecarFact, SidecarSpec, Target,
 };
 
-/// Well-known role names shared by the built-in plugins.
+/// Well-known role names shared by the built-in plugins (spelled once, in
+/// [`bottle_plan_view::SecurityRole`], which the host reads too).
 pub mod roles {
+    use bottle_plan_view::SecurityRole;
+
     /// The proxy the agent's `HTTP_PROXY`/`HTTPS_PROXY` point at.
-    pub const AGENT_PROXY: &str = "agent-proxy";
+    pub const AGENT_PROXY: &str = SecurityRole::AgentProxy.as_str();
     /// The sidecar that decides which hosts the bottle may reach.
-    pub const EGRESS_FIREWALL: &str = "egress-firewall";
+    pub const EGRESS_FIREWALL: &str = SecurityRole::EgressFirewall.as_str();
 }
 
 /// Well-known CA names (see `ca-install` in the WIT).
@@ -271,6 +278,83 @@ pub fn nothing_to_finalize() -> Finalization {
         files: Vec::new(),
         env: Vec::new(),
         properties: Vec::new(),
+    }
+}
+
+/// A sidecar plugin with a typed configuration: the SDK parses the JSON of its manifest sections
+/// into [`SidecarPlugin::Config`] (a value it cannot read is an error diagnostic, as with
+/// [`parse_config`]) before each call, and a plugin with nothing to add after the plan keeps the
+/// default no-op [`SidecarPlugin::finalize`]. Every `SidecarPlugin` is a [`Guest`], so
+/// [`plugin!`] exports it as it is.
+///
+/// ```
+/// use bottle_plugin_sdk::{Contribution, Diagnostic, PlanContext, PluginInfo, SidecarPlugin};
+/// #[derive(serde::Deserialize)]
+/// struct Config {
+///     #[serde(default)]
+///     hello: bool,
+/// }
+/// struct Hello;
+/// impl SidecarPlugin for Hello {
+///     type Config = Config;
+///     fn describe() -> PluginInfo {
+///         PluginInfo {
+///             name: "hello".into(),
+///             version: "0.1.0".into(),
+///             summary: "says hello".into(),
+///             sections: vec!["hello".into()],
+///             roles: vec![],
+///             properties: vec![],
+///         }
+///     }
+///     fn plan(config: Config, _: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
+///         if !config.hello {
+///             return Ok(None); // nothing to do for this bottle
+///         }
+///         Ok(None) // a real plugin returns its sidecars here
+///     }
+///     // `finalize` is left out: nothing to add once the plan is assembled.
+/// }
+/// bottle_plugin_sdk::plugin!(Hello);
+/// ```
+pub trait SidecarPlugin {
+    /// The manifest sections the plugin reads, as one serde type.
+    type Config: serde::de::DeserializeOwned;
+
+    /// Name, version, sections read and roles offered.
+    fn describe() -> PluginInfo;
+
+    /// The plugin's contribution for this bottle; `None` when it has nothing to do.
+    fn plan(
+        config: Self::Config,
+        context: PlanContext,
+    ) -> Result<Option<Contribution>, Vec<Diagnostic>>;
+
+    /// Files and variables that need the assembled plan's facts; nothing by default.
+    fn finalize(
+        _config: Self::Config,
+        _context: PlanContext,
+        _facts: Facts,
+    ) -> Result<Finalization, Vec<Diagnostic>> {
+        Ok(nothing_to_finalize())
+    }
+}
+
+impl<T: SidecarPlugin> Guest for T {
+    fn describe() -> PluginInfo {
+        <T as SidecarPlugin>::describe()
+    }
+
+    fn plan(config: String, context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
+        <T as SidecarPlugin>::plan(parse_config(&config)?, context)
+    }
+
+    fn finalize(
+        config: String,
+        context: PlanContext,
+        facts: Facts,
+    ) -> Result<Finalization, Vec<Diagnostic>> {
+        <T as SidecarPlugin>::finalize(parse_config(&config)?, context, facts)
     }
 }
 

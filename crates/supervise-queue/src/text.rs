@@ -100,6 +100,34 @@ pub fn escape_json(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` safe to print on the operator's terminal: everything unprintable (controls, Unicode
+/// direction overrides, invisible format characters; newline and tab too unless in `keep`)
+/// becomes a visible `\u001b`-style escape. Plugins, projects and the agent choose much of what
+/// the operator reads; without this an escape sequence could repaint the preflight or a
+/// right-to-left override could make a host read as another. One definition of unprintable for
+/// every view: the supervise queue's.
+pub fn printable<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    let hidden = |c: char| !keep.contains(&c) && (is_unprintable(c) || c == '\n' || c == '\t');
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                escape_char(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// One line of plugin-chosen text: nothing kept, a newline is shown as `\u000a` too.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    printable(text, &[])
+}
+
 /// The first character of `text` that [`is_refused`] refuses, with its character position.
 pub fn first_refused(text: &str, multiline: bool) -> Option<(usize, char)> {
     text.chars()

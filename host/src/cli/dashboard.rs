@@ -20,6 +20,7 @@ use crate::dashboard::terminal::Tui;
 use crate::dashboard::{Action, App, EditTarget, ItemKey, Outcome, Row, edit, view};
 use crate::docker::Engine;
 use crate::home::Home;
+use crate::sidecars::EditKind;
 use crate::supervise::apply::{ApplyError, ApplyOptions, OperatorEdit};
 use crate::supervise::{self, DecideError, Decided, Decider, SupervisedBottle};
 
@@ -206,9 +207,14 @@ impl Runner<'_> {
             home: self.home,
             engine: &engine,
         };
-        let result = self
-            .runtime
-            .block_on(decider.approve(&row.item, change.clone(), "", options));
+        let identity = &row.item.bottle.identity;
+        let result = self.runtime.block_on(async {
+            let decided = decider
+                .approve(&row.item, change.clone(), "", options)
+                .await?;
+            super::supervise::stop_for_resume(&engine, self.home, identity, &decided).await?;
+            Ok(decided)
+        });
         match result {
             Ok(decided) => done(&decided, key),
             Err(DecideError::Apply(ApplyError::NewTokenHost(message)))
@@ -234,12 +240,12 @@ impl Runner<'_> {
             return Outcome::Failed(format!("bottle `{identity}` has no supervise queue"));
         };
         let targets = bottle.targets();
-        let missing = match target {
-            EditTarget::Routes => targets.egress_proxy.is_none().then_some("egress proxy"),
-            EditTarget::Allow => (targets.egress_proxy.is_none() && targets.pipelock.is_none())
-                .then_some("egress firewall"),
+        let kind = match target {
+            EditTarget::Routes => EditKind::Routes,
+            EditTarget::Allow => EditKind::Allow,
         };
-        if let Some(missing) = missing {
+        if !targets.takes(kind) {
+            let missing = kind.needs();
             return Outcome::Failed(format!(
                 "bottle `{identity}` has no {missing}, so it has no {} to edit",
                 target.name()
@@ -326,7 +332,7 @@ fn refresh(app: &mut App, home: &Home) {
 }
 
 fn find_bottle(home: &Home, identity: &str) -> Option<SupervisedBottle> {
-    SupervisedBottle::find(&home.root().join("state"), identity)
+    SupervisedBottle::find(&home.state_dir(), identity)
 }
 
 fn gone(key: &ItemKey) -> Outcome {

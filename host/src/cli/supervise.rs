@@ -10,7 +10,7 @@ use super::{Format, block_on};
 use crate::docker::Engine;
 use crate::home::Home;
 use crate::supervise::apply::ApplyOptions;
-use crate::supervise::{self, Decider, Item, preview};
+use crate::supervise::{self, DecideError, Decided, Decider, Item, preview};
 
 /// `bottle supervise …`.
 #[derive(Debug, Subcommand)]
@@ -202,7 +202,9 @@ fn approve(home: &Home, args: ApproveArgs) -> anyhow::Result<ExitCode> {
             home,
             engine: &engine,
         };
-        Ok(decider.approve(&item, edited, &args.notes, options).await?)
+        let decided = decider.approve(&item, edited, &args.notes, options).await?;
+        stop_for_resume(&engine, home, &item.bottle.identity, &decided).await?;
+        Ok(decided)
     })?;
     print!("{}", preview::shown(&decided.diff));
     eprintln!(
@@ -216,6 +218,25 @@ fn approve(home: &Home, args: ApproveArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{next}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After an approval that asks for it ([`Decided::stop_for_resume`]): give the sidecar a moment to
+/// hand the agent its answer, then stop the bottle and keep its state, so `bottle resume` builds
+/// the new image.
+pub async fn stop_for_resume(
+    engine: &Engine,
+    home: &Home,
+    identity: &str,
+    decided: &Decided,
+) -> Result<(), DecideError> {
+    if !decided.stop_for_resume {
+        return Ok(());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    crate::lifecycle::remove_bottle(engine, home, identity, false)
+        .await
+        .map(drop)
+        .map_err(|e| DecideError::Stop(e.to_string()))
 }
 
 fn reject(home: &Home, args: &RejectArgs) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,7 @@
-//! The dashboard's state and what each key does to it. No terminal, no Docker, no disk: the runner
-//! feeds it rows and keys, carries out the [`Action`] a key returns, and reports the [`Outcome`].
+//! The dashboard's state and what each key does to it. No terminal and no Docker: the runner feeds
+//! it rows and keys, carries out the [`Action`] a key returns, and reports the [`Outcome`]. The
+//! only reads are in [`Row::load`] (a bottle's published config and a saved Dockerfile, for the
+//! diff); keys never touch the disk.
 
 use bottle_supervise_queue::Change;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};

@@ -9,8 +9,8 @@ use super::ca::MintedCa;
 use super::{LaunchError, Step, at, fault_hook};
 use crate::docker::{Engine, FileUpload};
 use crate::plan::assemble::{AGENT_CA_CERT, SYSTEM_CA_BUNDLE};
+use crate::plan::model::AGENT_PROMPT_PATH;
 use crate::plan::model::Plan;
-use crate::prepare::AGENT_PROMPT_PATH;
 
 /// The agent user's home.
 pub const AGENT_HOME: &str = "/home/agent";

@@ -10,9 +10,7 @@ use crate::docker::{Engine, labels};
 
 /// Where a bottle's sidecar logs are kept.
 pub fn dir(home_root: &Path, identity: &str) -> PathBuf {
-    crate::supervise::audit::dir(home_root)
-        .join("sidecars")
-        .join(identity)
+    crate::audit::dir(home_root).join("sidecars").join(identity)
 }
 
 /// Copy the logs of every sidecar of `identity` into [`dir`]; returns the files written. Failures

@@ -30,13 +30,7 @@ pub struct ResumeRecord {
 
 const RECORD: &str = "launch.json";
 
-/// The current time as RFC 3339 UTC, the form of every timestamp bottle records (launch
-/// records, proposals' decisions, the audit log, plugin install records).
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub use crate::clock::now_rfc3339;
 
 /// The state directory of `identity`.
 pub fn dir(root: &Path, identity: &Identity) -> PathBuf {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bottle_plan_view::SecurityRole;
 use serde_json::{Map, Value};
 
 use crate::plugin::Registry;
@@ -16,21 +17,13 @@ use super::order;
 use super::validate::{AgentAdditions, Checker};
 
 /// Role whose best provider becomes the agent's proxy.
-pub const AGENT_PROXY_ROLE: &str = "agent-proxy";
+pub const AGENT_PROXY_ROLE: &str = SecurityRole::AgentProxy.as_str();
 /// Role whose best provider is the egress firewall.
-pub const EGRESS_FIREWALL_ROLE: &str = "egress-firewall";
+pub const EGRESS_FIREWALL_ROLE: &str = SecurityRole::EgressFirewall.as_str();
 
-/// The hosts the default agent (Claude Code) needs, allowed in every bottle as claude-bottle did.
-/// Not sentry.io: its ingest accepts any DSN, so an agent could post anything to an account of its
-/// own there; Claude Code runs without it (its error reports are dropped).
-pub const AGENT_DEFAULT_HOSTS: &[&str] = &[
-    "api.anthropic.com",
-    "statsig.anthropic.com",
-    "claude.ai",
-    "platform.claude.com",
-    "downloads.claude.ai",
-    "raw.githubusercontent.com",
-];
+/// The hosts the default agent (Claude Code) needs, allowed in every bottle (one list with
+/// pipelock's plugin: [`bottle_host_pattern::known::CLAUDE_CODE`]).
+pub const AGENT_DEFAULT_HOSTS: &[&str] = &bottle_host_pattern::known::CLAUDE_CODE;
 
 /// The internal CIDR a dry run shows, from the documentation range (RFC 5737): the real one is
 /// assigned by Docker when the network is created.
@@ -146,7 +139,7 @@ pub fn assemble(registry: &mut Registry, input: &PlanInput) -> Result<Plan, Plan
         .map(|(i, p)| PluginUse {
             name: p.description.name.clone(),
             version: p.description.version.clone(),
-            source: p.source.to_string(),
+            source: p.source.clone(),
             sha256: p.sha256.clone(),
             wit: p.wit_version.clone(),
             active: active.iter().any(|a| a.index == i),
@@ -181,17 +174,15 @@ pub fn plan_context(registry: &Registry, input: &PlanInput) -> wit::PlanContext 
     }
 }
 
-/// Roles that decide what may leave the bottle. Only built-in plugins fill them: a third-party
-/// sidecar that outranked the built-in firewall or proxy would make the host skip a security
-/// sidecar.
-pub const SECURITY_ROLES: &[&str] = &["agent-proxy", "egress-firewall"];
-
+/// Roles that decide what may leave the bottle ([`SecurityRole`]) are filled by built-in plugins
+/// only: a third-party sidecar that outranked the built-in firewall or proxy would make the host
+/// skip a security sidecar.
 fn refuse_security_roles(plugin: &str, contribution: &wit::Contribution) -> Result<(), PlanError> {
     for (i, sidecar) in contribution.sidecars.iter().enumerate() {
         if let Some(role) = sidecar
             .roles
             .iter()
-            .find(|r| SECURITY_ROLES.contains(&r.role.as_str()))
+            .find(|r| SecurityRole::parse(&r.role).is_some())
         {
             return Err(PluginError::new(
                 plugin,

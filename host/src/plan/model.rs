@@ -6,6 +6,9 @@
 
 use serde::Serialize;
 
+/// Where the host writes the system prompt in the agent.
+pub const AGENT_PROMPT_PATH: &str = "/home/agent/.bottle/system-prompt.md";
+
 /// The whole plan for one bottle.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -46,14 +49,22 @@ pub struct PluginUse {
     pub name: String,
     /// Version.
     pub version: String,
-    /// `built-in` or a path.
-    pub source: String,
+    /// Where it came from; shown as `built-in` or the component's path.
+    #[serde(serialize_with = "as_text")]
+    pub source: crate::plugin::PluginSource,
     /// Hex SHA-256 of the component.
     pub sha256: String,
     /// The `bottle:plugin` package version it targets.
     pub wit: String,
     /// Whether it contributed anything to this bottle.
     pub active: bool,
+}
+
+fn as_text<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// An environment variable's value in the plan.

@@ -114,7 +114,7 @@ impl Checker<'_> {
             // Messages quote what the plugin sent; keep only the newlines of our own layout.
             PluginErrorKind::Invalid(format!(
                 "{at}: {}",
-                crate::render::printable(&message.to_string(), &['\n'])
+                bottle_supervise_queue::text::printable(&message.to_string(), &['\n'])
             )),
         )
     }
@@ -540,7 +540,7 @@ impl Checker<'_> {
             &host,
             &format!(
                 "asks to reach `{host}` ({})",
-                crate::render::one_line(&need.reason)
+                bottle_supervise_queue::text::one_line(&need.reason)
             ),
         )?;
         // Pipelock lets credentialed hosts through uninspected too, so either flag is a request

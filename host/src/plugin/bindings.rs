@@ -1,8 +1,9 @@
 //! The one `bindgen!` boundary between the host and the `bottle:plugin` WIT package.
 //!
-//! Everything generated lives here; the rest of the host converts these types into the plan model
-//! (see `plugin::convert`) and never hands them around. Each world gets its own module because
-//! both import the package's `host` and `types` interfaces.
+//! Everything generated lives here. Today `plan::assemble` and `plan::validate` read the generated
+//! types of a contribution directly while converting it into the plan model; they are the only
+//! other users. Each world gets its own module because both import the package's `host` and
+//! `types` interfaces.
 
 wasmtime::component::bindgen!({
     path: "../wit",

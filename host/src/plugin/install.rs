@@ -80,7 +80,7 @@ pub fn add(runtime: PluginRuntime, plugins_dir: &Path, file: &Path) -> Result<Ad
         wit: loaded.wit_version.clone(),
         sha256: loaded.sha256.clone(),
         added_from: file.canonicalize().unwrap_or_else(|_| file.to_owned()),
-        added_at: crate::launch::state::now_rfc3339(),
+        added_at: crate::clock::now_rfc3339(),
     };
     let target = plugins_dir.join(format!("{name}.wasm"));
     let replaced = target.exists();

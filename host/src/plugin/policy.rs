@@ -1,6 +1,7 @@
 //! Organisation policy modules: components of the `policy-module` world, found in
 //! `$BOTTLE_POLICY_DIR` or `~/.bottle/policy/`, run over a read-only view of the finished plan
-//! ([`bottle_plan_view::PlanView`], JSON) before anything is launched.
+//! ([`bottle_plan_view::PlanView`], JSON, built by [`crate::policy_view`]) before anything is
+//! launched.
 //!
 //! Each module runs in a fresh sandboxed instance under the same limits as plugins (no
 //! capabilities, memory cap, fuel budget and deadline per call). A module that traps, runs out of
@@ -9,17 +10,16 @@
 
 use std::path::{Path, PathBuf};
 
-use bottle_egress_config::EgressConfig;
 use bottle_plan_view as view;
 
 use super::runtime::{CompiledPolicy, PluginError, PluginErrorKind, PluginRuntime};
-use crate::plan::model::{EnvSource, ImagePlan, Plan};
+use crate::home::Home;
 
 /// Where policy modules are read from: `$BOTTLE_POLICY_DIR`, else `<home>/policy`.
-pub fn policy_dir(home_root: &Path) -> PathBuf {
+pub fn policy_dir(home: &Home) -> PathBuf {
     match std::env::var_os("BOTTLE_POLICY_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => home_root.join("policy"),
+        _ => home.policy_dir(),
     }
 }
 
@@ -102,165 +102,4 @@ pub fn check(
         }));
     }
     Ok(findings)
-}
-
-/// What the host knows about runtimes when it builds the view.
-#[derive(Debug, Clone, Default)]
-pub struct RuntimeFacts {
-    /// The runtimes the engine offers (empty when unknown, as in a dry run without an engine).
-    pub available: Vec<String>,
-}
-
-/// The read-only view policy modules receive. It holds names of secrets, never values.
-pub fn view_of(plan: &Plan, runtimes: &RuntimeFacts) -> view::PlanView {
-    use crate::launch::runtime::{self, RUNC, RUNSC};
-    let chosen = match runtime::choose(&plan.runtime, &runtimes.available) {
-        Ok(Some(name)) => Some(name),
-        // Asked for by name where the engine lacks it: the launch refuses it, the view says it.
-        Err(_) => Some(RUNSC.to_owned()),
-        Ok(None) if runtimes.available.is_empty() => None,
-        Ok(None) => Some(RUNC.to_owned()),
-    };
-    view::PlanView {
-        schema: view::PLAN_VIEW_SCHEMA,
-        bottle: plan.bottle.clone(),
-        agent: view::AgentView {
-            name: plan.agent.name.clone(),
-            image: image(&plan.agent.image),
-            env: plan.agent.env.iter().map(|e| e.name.clone()).collect(),
-            no_proxy: plan.agent.no_proxy.clone(),
-            proxy: plan.agent_proxy.clone(),
-        },
-        runtime: view::RuntimeView {
-            requested: plan.runtime.clone(),
-            chosen,
-            available: runtimes.available.clone(),
-        },
-        sidecars: plan.sidecars.iter().map(sidecar).collect(),
-        egress: plan
-            .egress
-            .iter()
-            .map(|e| view::EgressView {
-                host: e.host.clone(),
-                reason: e.reasons.join("; "),
-                credentialed: e.credentialed,
-                passthrough: e.passthrough,
-            })
-            .collect(),
-        routes: routes(plan),
-        grants: plan
-            .grants
-            .iter()
-            .map(|g| view::GrantView {
-                plugin: g.plugin.clone(),
-                kind: g.kind.clone(),
-                value: g.value.clone(),
-            })
-            .collect(),
-        plugins: plan
-            .plugins
-            .iter()
-            .map(|p| view::PluginView {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                source: if p.source == "built-in" {
-                    view::sources::BUILT_IN.to_owned()
-                } else {
-                    format!("{}{}", view::sources::SHA256_PREFIX, p.sha256)
-                },
-                wit: p.wit.clone(),
-            })
-            .collect(),
-        secrets: plan.secrets.clone(),
-    }
-}
-
-fn image(image: &ImagePlan) -> String {
-    match image {
-        ImagePlan::Reference(r) => r.clone(),
-        ImagePlan::Context(c) => format!("context:{c}"),
-        ImagePlan::Dockerfile(d) => format!("dockerfile:{d}"),
-    }
-}
-
-fn sidecar(s: &crate::plan::model::SidecarPlan) -> view::SidecarView {
-    view::SidecarView {
-        name: s.name.clone(),
-        plugin: s.plugin.clone(),
-        image: image(&s.image),
-        networks: s
-            .networks
-            .iter()
-            .map(|n| {
-                serde_json::to_value(n)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            })
-            .collect(),
-        aliases: s.aliases.clone(),
-        port: s.port,
-        mounts: s
-            .mounts
-            .iter()
-            .map(|m| view::MountView {
-                source: format!("state:{}", m.state_dir),
-                target: m.target.clone(),
-                read_only: m.read_only,
-            })
-            .collect(),
-        env: s.env.iter().map(|e| e.name.clone()).collect(),
-        secrets: s
-            .env
-            .iter()
-            .filter_map(|e| match &e.value {
-                EnvSource::Secret(name) => Some(name.clone()),
-                EnvSource::Literal(_) => None,
-            })
-            .collect(),
-        host_files: s.host_files.iter().map(|h| h.host_path.clone()).collect(),
-        published_ports: s.published_ports.clone(),
-        extra_hosts: s
-            .extra_hosts
-            .iter()
-            .map(|(host, ip)| view::HostEntryView {
-                host: host.clone(),
-                ip: ip.clone(),
-            })
-            .collect(),
-    }
-}
-
-/// The credential routes the egress proxy will enforce, read from the config file it will get,
-/// with each token named by the secret behind its environment variable.
-fn routes(plan: &Plan) -> Vec<view::RouteView> {
-    use crate::supervise::targets::{EGRESS_PROXY, sidecar_file};
-    let Some((sidecar, config)) = sidecar_file(plan, EGRESS_PROXY)
-        .and_then(|(s, bytes)| Some((s, yaml_serde::from_slice::<EgressConfig>(bytes).ok()?)))
-    else {
-        return Vec::new();
-    };
-    let secret_of = |env: &str| {
-        sidecar
-            .env
-            .iter()
-            .find(|e| e.name == env)
-            .map(|e| match &e.value {
-                EnvSource::Secret(name) => name.clone(),
-                EnvSource::Literal(_) => env.to_owned(),
-            })
-    };
-    config
-        .routes
-        .iter()
-        .map(|r| view::RouteView {
-            host: r.host.clone(),
-            path_allowlist: r.path_allowlist.clone(),
-            token: r
-                .auth
-                .as_ref()
-                .map(|a| secret_of(&a.token_env).unwrap_or_else(|| a.token_env.clone())),
-            scheme: r.auth.as_ref().map(|a| a.scheme.as_str().to_owned()),
-        })
-        .collect()
 }

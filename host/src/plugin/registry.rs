@@ -207,7 +207,7 @@ impl Registry {
             && let Some(role) = info
                 .roles
                 .iter()
-                .find(|r| crate::plan::assemble::SECURITY_ROLES.contains(&r.role.as_str()))
+                .find(|r| bottle_plan_view::SecurityRole::parse(&r.role).is_some())
         {
             return Err(invalid(format!(
                 "it offers the role `{}`, which only bottle's built-in security sidecars may fill",

@@ -2,21 +2,24 @@
 //!
 //! Two phases, so a bad change leaves everything untouched: [`prepare`] reads the live config
 //! files out of the sidecars, computes the new ones and validates them with the same crates the
-//! sidecar programs use; only then [`commit`] writes them back and reloads (SIGHUP for the egress
-//! proxy, a restart for pipelock, nothing for the gate, which reads its config on every push).
+//! sidecar programs use; only then [`commit`] writes them back and reloads each the way its
+//! [`LiveSidecar`](crate::sidecars::LiveSidecar) says (a signal, a restart, or nothing). Which
+//! sidecars a change touches is theirs to say ([`crate::sidecars`]); nothing here names one.
 //! A capability change writes nothing into the bottle: it saves the Dockerfile under the state
-//! directory, and the decider stops the bottle once the agent has its answer.
+//! directory, and the bottle is stopped once the agent has its answer
+//! ([`Decided::stop_for_resume`](super::Decided::stop_for_resume)).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use bottle_egress_config::{EgressConfig, Route, is_host_pattern};
-use bottle_git_gate_config::{GateConfig, Policy};
+use bottle_egress_config::{Route, is_host_pattern};
 use bottle_supervise_queue::{Change, CurrentConfig, Tool};
 use sha2::{Digest, Sha256};
 
-use super::targets::{self, ConfigTarget, Targets};
+use super::targets::{ConfigTarget, Targets};
 use crate::docker::{DockerError, Engine, FileUpload};
+pub use crate::sidecars::Reload;
+use crate::sidecars::{Edit, EditError, EditKind, merged};
 
 /// Choices the operator makes beyond approve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,15 +53,13 @@ fn invalid(message: impl Into<String>) -> ApplyError {
     ApplyError::Invalid(message.into())
 }
 
-/// How a rewritten file takes effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reload {
-    /// SIGHUP to the container's main process.
-    Signal,
-    /// Restart the container.
-    Restart,
-    /// Read on next use.
-    Nothing,
+impl From<EditError> for ApplyError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Invalid(message) => ApplyError::Invalid(message),
+            EditError::NewTokenHost(message) => ApplyError::NewTokenHost(message),
+        }
+    }
 }
 
 /// One config file to rewrite.
@@ -146,61 +147,61 @@ pub async fn prepare(
     };
     match change {
         Change::Routes { routes } => {
-            let target = targets
-                .egress_proxy
-                .as_ref()
-                .ok_or(ApplyError::Missing("egress proxy"))?;
-            let before = engine.download(&target.container, &target.path).await?;
-            let old = parse_egress(&before.contents)?;
-            let new = with_routes(&old, routes, options)?;
-            prepared.current.routes = new.routes.clone();
-            prepared.current.allow = merged(&prepared.current.allow, &new.allow);
-            prepared.files.push(egress_file(target, before, &new));
+            let edit = Edit::Routes {
+                routes,
+                allow_new_token_hosts: options.allow_new_token_hosts,
+            };
+            edit_sidecars(engine, targets, &edit, &mut prepared).await?;
         }
         Change::AllowHost { host, .. } => {
-            if targets.egress_proxy.is_none() && targets.pipelock.is_none() {
-                return Err(ApplyError::Missing("egress firewall"));
-            }
-            if let Some(target) = &targets.egress_proxy {
-                let before = engine.download(&target.container, &target.path).await?;
-                let new = with_allowed(&parse_egress(&before.contents)?, host)?;
-                prepared.files.push(egress_file(target, before, &new));
-            }
-            if let Some(target) = &targets.pipelock {
-                let before = engine.download(&target.container, &target.path).await?;
-                let after = pipelock_with_allowed(&before.contents, host)?;
-                prepared.files.push(FileChange {
-                    target: target.clone(),
-                    before,
-                    after,
-                    reload: Reload::Restart,
-                });
-            }
-            prepared.current.allow = merged(&prepared.current.allow, std::slice::from_ref(host));
+            let added = std::slice::from_ref(host);
+            let edit = Edit::Allow {
+                added,
+                removed: &[],
+            };
+            edit_sidecars(engine, targets, &edit, &mut prepared).await?;
+            prepared.current.allow = merged(&prepared.current.allow, added);
         }
         Change::GitRule { repo, policy } => {
-            let target = targets
-                .git_gate
-                .as_ref()
-                .ok_or(ApplyError::Missing("git gate"))?;
-            let before = engine.download(&target.container, &target.path).await?;
-            let old: GateConfig = yaml_serde::from_slice(&before.contents)
-                .map_err(|e| invalid(format!("the gate's live config does not parse: {e}")))?;
-            let new = with_policy(&old, repo, policy)?;
-            prepared.current.git = targets::git_entries(&new);
-            let after = yaml_serde::to_string(&new).expect("gate config serializes");
-            prepared.files.push(FileChange {
-                target: target.clone(),
-                before,
-                after: after.into_bytes(),
-                reload: Reload::Nothing,
-            });
+            let edit = Edit::GitRule { repo, policy };
+            edit_sidecars(engine, targets, &edit, &mut prepared).await?;
         }
         Change::Dockerfile { dockerfile } => {
             prepared.dockerfile = Some((saved_dockerfile(state_dir), dockerfile.clone()));
         }
     }
     Ok(prepared)
+}
+
+/// Apply `edit` to the live config of every sidecar of the bottle that takes it, in
+/// [`crate::sidecars::ALL`]'s order; a bottle with none of them has nothing to apply it to.
+async fn edit_sidecars(
+    engine: &Engine,
+    targets: &Targets,
+    edit: &Edit<'_>,
+    prepared: &mut Prepared,
+) -> Result<(), ApplyError> {
+    require(targets, edit.kind())?;
+    for (kind, target) in targets.taking(edit.kind()) {
+        let before = engine.download(&target.container, &target.path).await?;
+        let after = kind.edit(&before.contents, edit, &mut prepared.current)?;
+        prepared.files.push(FileChange {
+            target: target.clone(),
+            before,
+            after,
+            reload: kind.reload(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the bottle has a sidecar that takes `kind`; the error names what it lacks.
+pub fn require(targets: &Targets, kind: EditKind) -> Result<(), ApplyError> {
+    if targets.takes(kind) {
+        Ok(())
+    } else {
+        Err(ApplyError::Missing(kind.needs()))
+    }
 }
 
 /// Write every file and reload; save the Dockerfile.
@@ -302,287 +303,26 @@ pub async fn prepare_edit(
             route.host
         )));
     }
-    if targets.egress_proxy.is_none() && targets.pipelock.is_none() {
-        return Err(ApplyError::Missing("egress firewall"));
-    }
     let mut prepared = Prepared {
         files: Vec::new(),
         dockerfile: None,
         current: current.clone(),
     };
-    if let Some(target) = &targets.egress_proxy {
-        let before = engine.download(&target.container, &target.path).await?;
-        let mut new = parse_egress(&before.contents)?;
-        new.allow.retain(|h| !has(&removed, h));
-        new.allow = merged(&new.allow, &added);
-        let new = validated(new)?;
-        prepared.files.push(egress_file(target, before, &new));
-    }
-    if let Some(target) = &targets.pipelock {
-        let before = engine.download(&target.container, &target.path).await?;
-        let after = pipelock_with_allow_delta(&before.contents, &added, &removed)?;
-        prepared.files.push(FileChange {
-            target: target.clone(),
-            before,
-            after,
-            reload: Reload::Restart,
-        });
-    }
+    let edit = Edit::Allow {
+        added: &added,
+        removed: &removed,
+    };
+    edit_sidecars(engine, targets, &edit, &mut prepared).await?;
     prepared.current.allow = merged(&[], allow);
     Ok(prepared)
-}
-
-fn parse_egress(bytes: &[u8]) -> Result<EgressConfig, ApplyError> {
-    yaml_serde::from_slice(bytes).map_err(|e| {
-        invalid(format!(
-            "the egress proxy's live config does not parse: {e}"
-        ))
-    })
-}
-
-fn egress_file(target: &ConfigTarget, before: FileUpload, new: &EgressConfig) -> FileChange {
-    let after = yaml_serde::to_string(new).expect("egress config serializes");
-    FileChange {
-        target: target.clone(),
-        before,
-        after: after.into_bytes(),
-        reload: Reload::Signal,
-    }
-}
-
-fn merged(a: &[String], b: &[String]) -> Vec<String> {
-    let mut out = a.to_vec();
-    for host in b {
-        if !out.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-            out.push(host.clone());
-        }
-    }
-    out
-}
-
-fn validated(config: EgressConfig) -> Result<EgressConfig, ApplyError> {
-    config
-        .validate()
-        .map_err(|e| invalid(format!("the new egress proxy config is invalid: {e}")))?;
-    Ok(config)
-}
-
-/// The egress config with `routes` as its whole route set. A token may only go to a host it
-/// already went to, unless the operator says otherwise; a token the proxy does not hold is refused.
-pub fn with_routes(
-    old: &EgressConfig,
-    routes: &[Route],
-    options: ApplyOptions,
-) -> Result<EgressConfig, ApplyError> {
-    let held: BTreeSet<&str> = old
-        .routes
-        .iter()
-        .filter_map(|r| r.auth.as_ref().map(|a| a.token_env.as_str()))
-        .collect();
-    for (i, route) in routes.iter().enumerate() {
-        let Some(auth) = &route.auth else { continue };
-        if !held.contains(auth.token_env.as_str()) {
-            return Err(invalid(format!(
-                "routes[{i}].auth.token_env: `{}` is not a token this bottle holds (it holds: {}); \
-                 a new credential needs the bottle manifest changed and a new launch",
-                auth.token_env,
-                held.iter().copied().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let sent_before = old.routes.iter().any(|o| {
-            o.host.eq_ignore_ascii_case(&route.host)
-                && o.auth.as_ref().map(|a| &a.token_env) == Some(&auth.token_env)
-        });
-        if !sent_before && !options.allow_new_token_hosts {
-            return Err(ApplyError::NewTokenHost(format!(
-                "routes[{i}] would send the token in `{}` to `{}`, which it was never sent to; \
-                 if that is intended, approve with --allow-new-token-host (in the dashboard: `A`)",
-                auth.token_env, route.host
-            )));
-        }
-    }
-    let mut new = old.clone();
-    new.routes = routes.to_vec();
-    let route_hosts: Vec<String> = routes.iter().map(|r| r.host.clone()).collect();
-    new.allow = merged(&old.allow, &route_hosts);
-    validated(new)
-}
-
-/// The egress config with `host` allowed.
-pub fn with_allowed(old: &EgressConfig, host: &str) -> Result<EgressConfig, ApplyError> {
-    let mut new = old.clone();
-    new.allow = merged(&old.allow, &[host.to_owned()]);
-    validated(new)
-}
-
-/// pipelock's config with `host` in `api_allowlist`; everything else kept as it is.
-pub fn pipelock_with_allowed(yaml: &[u8], host: &str) -> Result<Vec<u8>, ApplyError> {
-    pipelock_with_allow_delta(yaml, &[host.to_owned()], &[])
-}
-
-/// pipelock's config with `added` in `api_allowlist` and `removed` taken out of it; everything
-/// else kept as it is.
-pub fn pipelock_with_allow_delta(
-    yaml: &[u8],
-    added: &[String],
-    removed: &[String],
-) -> Result<Vec<u8>, ApplyError> {
-    let mut value: yaml_serde::Value = yaml_serde::from_slice(yaml)
-        .map_err(|e| invalid(format!("pipelock's live config does not parse: {e}")))?;
-    let list = value
-        .get_mut("api_allowlist")
-        .and_then(|v| v.as_sequence_mut())
-        .ok_or_else(|| invalid("pipelock's live config has no api_allowlist"))?;
-    list.retain(|h| {
-        !h.as_str()
-            .is_some_and(|h| removed.iter().any(|r| r.eq_ignore_ascii_case(h)))
-    });
-    for host in added {
-        if !list.iter().any(|h| h.as_str() == Some(host)) {
-            list.push(yaml_serde::Value::String(host.clone()));
-        }
-    }
-    Ok(yaml_serde::to_string(&value)
-        .expect("yaml serializes")
-        .into_bytes())
-}
-
-/// The gate config with `repo`'s policy replaced.
-pub fn with_policy(
-    old: &GateConfig,
-    repo: &str,
-    policy: &Policy,
-) -> Result<GateConfig, ApplyError> {
-    let mut new = old.clone();
-    let names: Vec<&str> = old.repos.iter().map(|r| r.name.as_str()).collect();
-    let entry = new
-        .repos
-        .iter_mut()
-        .find(|r| r.name == repo)
-        .ok_or_else(|| {
-            invalid(format!(
-                "repo: `{repo}` is not a git entry of this bottle (it has: {})",
-                names.join(", ")
-            ))
-        })?;
-    entry.policy = policy.clone();
-    new.check()
-        .map_err(|e| invalid(format!("the new gate config is invalid: {e}")))?;
-    Ok(new)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bottle_egress_config::{AuthScheme, RouteAuth, TlsConfig};
-
-    fn route(host: &str, token: Option<&str>) -> Route {
-        Route {
-            host: host.into(),
-            path_allowlist: vec!["/api/".into()],
-            methods: vec![],
-            auth: token.map(|t| RouteAuth {
-                scheme: AuthScheme::Bearer,
-                token_env: t.into(),
-            }),
-        }
-    }
-
-    fn egress() -> EgressConfig {
-        EgressConfig {
-            version: bottle_egress_config::FORMAT_VERSION,
-            listen: "0.0.0.0:9099".into(),
-            allow: vec!["api.github.com".into()],
-            firewall: true,
-            upstream_proxy: None,
-            tls: TlsConfig {
-                ca_cert: "/etc/bottle/ca.pem".into(),
-                ca_key: "/etc/bottle/ca.key".into(),
-                upstream_roots: vec![],
-            },
-            routes: vec![route("api.github.com", Some("ROUTE_TOKEN_0"))],
-            passthrough: vec![],
-            ssrf: Default::default(),
-            dlp: Default::default(),
-        }
-    }
 
     #[test]
-    fn a_token_may_not_move_to_a_new_host_without_the_operator() {
-        let routes = [route("evil.example", Some("ROUTE_TOKEN_0"))];
-        let err = with_routes(&egress(), &routes, ApplyOptions::default()).unwrap_err();
-        assert!(matches!(err, ApplyError::NewTokenHost(_)), "{err:?}");
-        assert!(err.to_string().contains("--allow-new-token-host"), "{err}");
-        let ok = with_routes(
-            &egress(),
-            &routes,
-            ApplyOptions {
-                allow_new_token_hosts: true,
-            },
-        )
-        .unwrap();
-        assert!(ok.allow.contains(&"evil.example".to_string()));
-    }
-
-    #[test]
-    fn unknown_tokens_are_refused_and_known_routes_pass() {
-        let err = with_routes(
-            &egress(),
-            &[route("api.github.com", Some("STOLEN"))],
-            ApplyOptions::default(),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("not a token this bottle holds"),
-            "{err}"
-        );
-        let routes = [
-            route("api.github.com", Some("ROUTE_TOKEN_0")),
-            route("docs.example", None),
-        ];
-        let new = with_routes(&egress(), &routes, ApplyOptions::default()).unwrap();
-        assert_eq!(new.routes.len(), 2);
-        assert!(new.allow.contains(&"docs.example".to_string()));
-    }
-
-    #[test]
-    fn a_method_change_applies_and_a_trace_does_not() {
-        let mut writes = route("api.github.com", Some("ROUTE_TOKEN_0"));
-        writes.methods = vec!["GET".into(), "POST".into()];
-        let new = with_routes(&egress(), &[writes.clone()], ApplyOptions::default()).unwrap();
-        assert_eq!(new.routes[0].methods, ["GET", "POST"]);
-        // What the proxy reloads carries the methods.
-        let text = yaml_serde::to_string(&new).unwrap();
-        assert!(text.contains("methods:\n  - GET\n  - POST"), "{text}");
-        writes.methods.push("TRACE".into());
-        let err = with_routes(&egress(), &[writes], ApplyOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("routes[0].methods[2]"), "{err}");
-    }
-
-    #[test]
-    fn allow_and_pipelock() {
-        let new = with_allowed(&egress(), "pypi.org").unwrap();
-        assert_eq!(new.allow, ["api.github.com", "pypi.org"]);
-        let yaml = b"version: 1\napi_allowlist:\n- a.example\nmode: strict\n";
-        let after = String::from_utf8(pipelock_with_allowed(yaml, "b.example").unwrap()).unwrap();
-        assert!(
-            after.contains("- b.example") && after.contains("mode: strict"),
-            "{after}"
-        );
-        assert!(pipelock_with_allowed(b"mode: strict\n", "b.example").is_err());
-    }
-
-    #[test]
-    fn allowlist_edits_add_and_remove_and_know_when_nothing_changes() {
-        let yaml = b"api_allowlist:\n- a.example\n- B.example\nmode: strict\n";
-        let after =
-            pipelock_with_allow_delta(yaml, &["c.example".into()], &["b.example".into()]).unwrap();
-        let after = String::from_utf8(after).unwrap();
-        assert!(
-            after.contains("- a.example\n- c.example") && !after.contains("B.example"),
-            "{after}"
-        );
-        assert!(after.contains("mode: strict"), "{after}");
+    fn operator_edits_know_when_nothing_changes() {
         let current = CurrentConfig {
             allow: vec!["a.example".into(), "b.example".into()],
             ..Default::default()
@@ -595,28 +335,24 @@ mod tests {
     }
 
     #[test]
-    fn git_rule_needs_a_known_repo() {
-        let gate = GateConfig {
-            version: bottle_git_gate_config::FORMAT_VERSION,
-            listen: "0.0.0.0:9418".into(),
-            repos: vec![bottle_git_gate_config::GateRepo {
-                name: "app".into(),
-                upstream: "ssh://git@h/app.git".into(),
-                identity_file: "/k".into(),
-                known_hosts: "/kh".into(),
-                policy: Policy::default(),
-            }],
-            secret_env: vec![],
-        };
-        let policy = Policy {
-            protected: vec!["main".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            with_policy(&gate, "app", &policy).unwrap().repos[0].policy,
-            policy
+    fn a_bottle_without_a_sidecar_for_the_change_says_what_it_lacks() {
+        let none = Targets::new(Some("agent".into()));
+        for (kind, lacks) in [
+            (EditKind::Routes, "egress proxy"),
+            (EditKind::Allow, "egress firewall"),
+            (EditKind::GitRule, "git gate"),
+        ] {
+            let err = require(&none, kind).unwrap_err();
+            assert!(err.to_string().contains(&format!("no {lacks},")), "{err}");
+        }
+        let pipelock = none.with_config(
+            &crate::sidecars::pipelock::Pipelock,
+            ConfigTarget {
+                container: "p".into(),
+                path: "/etc/pipelock.yaml".into(),
+            },
         );
-        let err = with_policy(&gate, "other", &policy).unwrap_err();
-        assert!(err.to_string().contains("it has: app"), "{err}");
+        assert!(require(&pipelock, EditKind::Allow).is_ok());
+        assert!(require(&pipelock, EditKind::Routes).is_err());
     }
 }

@@ -10,9 +10,9 @@ use bottle_supervise_queue::{Change, Decision, Proposal, QueueError, Status};
 use super::apply::{self, ApplyError, ApplyOptions, OperatorEdit};
 use super::audit::{self, AuditRecord};
 use super::{Item, SupervisedBottle};
+use crate::clock::now_rfc3339 as now;
 use crate::docker::Engine;
 use crate::home::Home;
-use crate::launch::state::now_rfc3339 as now;
 
 /// Why a decision could not be made. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,10 @@ pub struct Decided {
     pub audit_file: PathBuf,
     /// What the operator should do next, if anything.
     pub next: Option<String>,
+    /// The bottle must now be stopped with its state kept, so `bottle resume` builds the approved
+    /// image. The caller does it (`cli::supervise::stop_for_resume`): stopping a bottle is
+    /// the lifecycle's, above supervise.
+    pub stop_for_resume: bool,
 }
 
 /// Makes decisions for one bottle home.
@@ -136,15 +140,20 @@ impl Decider<'_> {
             &diff,
             Some(prepared.sha256()),
         )?;
-        let next = match change {
-            Change::Dockerfile { .. } => Some(self.stop_for_resume(bottle).await?),
-            _ => None,
-        };
+        let stop_for_resume = matches!(change, Change::Dockerfile { .. });
+        let next = stop_for_resume.then(|| {
+            format!(
+                "the bottle was stopped with its state kept; relaunch it on the new image with \
+                 `bottle resume {}`",
+                bottle.identity
+            )
+        });
         Ok(Decided {
             status,
             diff,
             audit_file,
             next,
+            stop_for_resume,
         })
     }
 
@@ -198,6 +207,7 @@ impl Decider<'_> {
             diff,
             audit_file,
             next: None,
+            stop_for_resume: false,
         })
     }
 
@@ -221,26 +231,13 @@ impl Decider<'_> {
             diff: String::new(),
             audit_file,
             next: None,
+            stop_for_resume: false,
         })
     }
 
     async fn running(&self, bottle: &SupervisedBottle) -> bool {
         let agent = bottle.targets().agent.unwrap_or_default();
         !agent.is_empty() && self.engine.is_running(&agent).await.unwrap_or(false)
-    }
-
-    /// Give the sidecar a moment to hand the agent its answer, then stop the bottle and keep its
-    /// state, so `bottle resume` builds the new image.
-    async fn stop_for_resume(&self, bottle: &SupervisedBottle) -> Result<String, DecideError> {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        crate::lifecycle::remove_bottle(self.engine, self.home, &bottle.identity, false)
-            .await
-            .map_err(|e| DecideError::Stop(e.to_string()))?;
-        Ok(format!(
-            "the bottle was stopped with its state kept; relaunch it on the new image with \
-             `bottle resume {}`",
-            bottle.identity
-        ))
     }
 }
 
@@ -309,7 +306,7 @@ fn expire(home: &Home, bottle: &SupervisedBottle, proposal: &Proposal) -> Result
 /// Expire every pending proposal of `identity` (at teardown): each gets an `expired` decision
 /// and an audit line holding the whole proposal. Returns how many were expired.
 pub fn expire_pending(home: &Home, identity: &str) -> usize {
-    let Some(bottle) = SupervisedBottle::find(&home.root().join("state"), identity) else {
+    let Some(bottle) = SupervisedBottle::find(&home.state_dir(), identity) else {
         return 0;
     };
     let pending = bottle.queue.pending().unwrap_or_default();

@@ -8,9 +8,8 @@
 //! - finds the queues ([`bottles`]) and what each bottle's changes can touch ([`targets`]);
 //! - shows a proposal as a diff against the bottle's current configuration ([`preview`]);
 //! - applies an approved change after validating it, without restarting the bottle where it can
-//!   ([`apply`]): routes and allowlist by rewriting the egress proxy's config and sending SIGHUP,
-//!   pipelock by rewriting its config and restarting it, a git rule by rewriting the gate's
-//!   config (read on every push), a Dockerfile by saving it and stopping the bottle for
+//!   ([`apply`]): each live sidecar that takes the change ([`crate::sidecars`]) rewrites its
+//!   config and reloads it its own way; a Dockerfile is saved and the bottle stopped for
 //!   `bottle resume`;
 //! - writes one audit line per decision ([`audit`]);
 //! - expires what is still pending when a bottle goes away ([`expire_pending`]).
@@ -61,7 +60,7 @@ impl SupervisedBottle {
 
 /// Every bottle of `home` with a supervise queue, by identity.
 pub fn bottles(home: &Home) -> Vec<SupervisedBottle> {
-    let root = home.root().join("state");
+    let root = home.state_dir();
     let mut found: Vec<_> = std::fs::read_dir(&root)
         .into_iter()
         .flatten()

@@ -1,23 +1,16 @@
-//! What a bottle's changes can touch: the containers and config files of its egress proxy,
-//! pipelock and git gate, found in the plan at launch and kept in the state directory, and the
+//! What a bottle's changes can touch: the containers and config files of its live sidecars
+//! ([`crate::sidecars`]), found in the plan at launch and kept in the state directory, and the
 //! configuration the agent may read (published into the queue as `current.json`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use bottle_egress_config::EgressConfig;
-use bottle_git_gate_config::GateConfig;
-use bottle_supervise_queue::{CurrentConfig, GitEntry, Queue, STATE_DIR_NAME, Tool};
+use bottle_supervise_queue::{CurrentConfig, Queue, STATE_DIR_NAME, Tool};
 use serde::{Deserialize, Serialize};
 
 use crate::launch::identity::Identity;
-use crate::plan::model::{Plan, SidecarPlan};
-
-/// The plugin, sidecar file and reload method of each thing a change can touch.
-pub const EGRESS_PROXY: (&str, &str) = ("egress-proxy", bottle_egress_config::DEFAULT_PATH);
-/// pipelock's config file.
-pub const PIPELOCK: (&str, &str) = ("pipelock", "/etc/pipelock.yaml");
-/// The git gate's config file.
-pub const GIT_GATE: (&str, &str) = ("git-gate", "/etc/bottle/git-gate.yaml");
+use crate::plan::model::Plan;
+use crate::sidecars::{self, EditKind, LiveSidecar};
 
 /// A config file in a running sidecar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,30 +27,70 @@ pub struct Targets {
     /// The agent container.
     #[serde(default)]
     pub agent: Option<String>,
-    /// The egress proxy's config (reloaded with SIGHUP).
-    #[serde(default)]
-    pub egress_proxy: Option<ConfigTarget>,
-    /// pipelock's config (applied by a restart).
-    #[serde(default)]
-    pub pipelock: Option<ConfigTarget>,
-    /// The git gate's config (read on every push).
-    #[serde(default)]
-    pub git_gate: Option<ConfigTarget>,
+    /// Each live sidecar's config file, by [`record_key`] (`null` in records of bottles that
+    /// lack the sidecar).
+    #[serde(flatten)]
+    configs: BTreeMap<String, Option<ConfigTarget>>,
+}
+
+/// The key of `kind` in the record: its plugin's name with `_` for `-`, the field names of the
+/// first record format, so a bottle launched by an older `bottle` is still found.
+fn record_key(kind: &dyn LiveSidecar) -> String {
+    kind.plugin().replace('-', "_")
 }
 
 impl Targets {
+    /// A bottle whose agent runs in `agent`, with no live sidecars yet.
+    pub fn new(agent: Option<String>) -> Targets {
+        Targets {
+            agent,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    /// With `kind`'s config at `target`.
+    pub fn with_config(mut self, kind: &dyn LiveSidecar, target: ConfigTarget) -> Targets {
+        self.configs.insert(record_key(kind), Some(target));
+        self
+    }
+
+    /// Where `kind`'s config is in this bottle.
+    pub fn config(&self, kind: &dyn LiveSidecar) -> Option<&ConfigTarget> {
+        self.configs.get(&record_key(kind))?.as_ref()
+    }
+
+    /// Each live sidecar of this bottle with its config, in [`sidecars::ALL`]'s order.
+    pub fn live(&self) -> impl Iterator<Item = (&'static dyn LiveSidecar, &ConfigTarget)> {
+        sidecars::ALL
+            .iter()
+            .filter_map(|&kind| Some((kind, self.config(kind)?)))
+    }
+
+    /// Each live sidecar of this bottle that takes `edit`, with its config.
+    pub fn taking(
+        &self,
+        edit: EditKind,
+    ) -> impl Iterator<Item = (&'static dyn LiveSidecar, &ConfigTarget)> {
+        self.live()
+            .filter(move |(kind, _)| kind.edits().contains(&edit))
+    }
+
+    /// Whether some sidecar of this bottle takes `edit`.
+    pub fn takes(&self, edit: EditKind) -> bool {
+        self.taking(edit).next().is_some()
+    }
+
     /// The tools this bottle can act on.
     pub fn tools(&self) -> Vec<Tool> {
         let mut tools = Vec::new();
-        if self.egress_proxy.is_some() {
-            tools.push(Tool::EgressProxyBlock);
-        }
-        if self.egress_proxy.is_some() || self.pipelock.is_some() {
-            tools.push(Tool::FirewallBlock);
+        for kind in [EditKind::Routes, EditKind::Allow] {
+            if self.takes(kind) {
+                tools.push(kind.tool());
+            }
         }
         tools.push(Tool::CapabilityBlock);
-        if self.git_gate.is_some() {
-            tools.push(Tool::GitRuleBlock);
+        if self.takes(EditKind::GitRule) {
+            tools.push(EditKind::GitRule.tool());
         }
         tools
     }
@@ -65,99 +98,38 @@ impl Targets {
 
 const FILE: &str = "supervise-targets.json";
 
-/// The first sidecar of `plugin` that has a file at `path`, with the file's contents.
-pub fn sidecar_file<'a>(
-    plan: &'a Plan,
-    (plugin, path): (&str, &str),
-) -> Option<(&'a SidecarPlan, &'a [u8])> {
-    plan.sidecars
-        .iter()
-        .filter(|s| s.plugin == plugin)
-        .find_map(|s| {
-            s.files
-                .iter()
-                .find(|f| f.path == path)
-                .map(|f| (s, f.contents.as_slice()))
-        })
-}
+/// The plugin whose sidecar holds the queue; a bottle without it has nothing to publish.
+const SUPERVISE_PLUGIN: &str = "supervise";
 
 /// The targets of `plan` launched as `identity`.
 pub fn from_plan(plan: &Plan, identity: &Identity) -> Targets {
-    let target = |which| {
-        sidecar_file(plan, which).map(|(s, _)| ConfigTarget {
-            container: identity.sidecar_container(&s.name),
-            path: which.1.to_owned(),
-        })
-    };
-    Targets {
-        agent: Some(identity.agent_container()),
-        egress_proxy: target(EGRESS_PROXY),
-        pipelock: target(PIPELOCK),
-        git_gate: target(GIT_GATE),
-    }
+    sidecars::ALL.iter().fold(
+        Targets::new(Some(identity.agent_container())),
+        |targets, &kind| match sidecars::in_plan(plan, kind) {
+            Some((sidecar, _)) => targets.with_config(
+                kind,
+                ConfigTarget {
+                    container: identity.sidecar_container(&sidecar.name),
+                    path: kind.config_path().to_owned(),
+                },
+            ),
+            None => targets,
+        },
+    )
 }
 
 /// What the agent may read about `plan`'s configuration.
 pub fn current_from_plan(plan: &Plan, targets: &Targets) -> CurrentConfig {
-    let mut current = CurrentConfig {
+    CurrentConfig {
         tools: targets.tools(),
-        ..Default::default()
-    };
-    if let Some((_, bytes)) = sidecar_file(plan, EGRESS_PROXY)
-        && let Ok(config) = yaml_serde::from_slice::<EgressConfig>(bytes)
-    {
-        current.routes = config.routes;
-        current.allow = config.allow;
-    }
-    if let Some((_, bytes)) = sidecar_file(plan, PIPELOCK) {
-        merge_allow(&mut current.allow, &pipelock_allowlist(bytes));
-    }
-    if let Some((_, bytes)) = sidecar_file(plan, GIT_GATE)
-        && let Ok(config) = yaml_serde::from_slice::<GateConfig>(bytes)
-    {
-        current.git = git_entries(&config);
-    }
-    current
-}
-
-/// The git entries of a gate config as the agent sees them.
-pub fn git_entries(config: &GateConfig) -> Vec<GitEntry> {
-    config
-        .repos
-        .iter()
-        .map(|r| GitEntry {
-            name: r.name.clone(),
-            policy: r.policy.clone(),
-        })
-        .collect()
-}
-
-/// pipelock's `api_allowlist`.
-pub fn pipelock_allowlist(yaml: &[u8]) -> Vec<String> {
-    yaml_serde::from_slice::<yaml_serde::Value>(yaml)
-        .ok()
-        .and_then(|v| {
-            v.get("api_allowlist")?.as_sequence().map(|s| {
-                s.iter()
-                    .filter_map(|h| h.as_str().map(str::to_owned))
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
-}
-
-fn merge_allow(into: &mut Vec<String>, more: &[String]) {
-    for host in more {
-        if !into.contains(host) {
-            into.push(host.clone());
-        }
+        ..sidecars::current_of(plan)
     }
 }
 
 /// At launch: record the targets and publish the current config, when the bottle has a queue.
 pub fn publish(plan: &Plan, identity: &Identity, state_dir: &Path) -> std::io::Result<()> {
     let queue_dir = state_dir.join(STATE_DIR_NAME);
-    if !plan.sidecars.iter().any(|s| s.plugin == "supervise") {
+    if !plan.sidecars.iter().any(|s| s.plugin == SUPERVISE_PLUGIN) {
         return Ok(());
     }
     let targets = from_plan(plan, identity);
@@ -177,4 +149,47 @@ pub fn write(state_dir: &Path, targets: &Targets) -> std::io::Result<()> {
 pub fn read(state_dir: &Path) -> Option<Targets> {
     let bytes = std::fs::read(state_dir.join(FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecars::{egress_proxy::EgressProxy, git_gate::GitGate, pipelock::Pipelock};
+
+    #[test]
+    fn a_record_of_the_first_format_still_reads() {
+        let json = r#"{"agent":"a","egress_proxy":{"container":"e","path":"/etc/bottle/egress-proxy.yaml"},
+                      "pipelock":null,"git_gate":{"container":"g","path":"/etc/bottle/git-gate.yaml"}}"#;
+        let targets: Targets = serde_json::from_str(json).unwrap();
+        assert_eq!(targets.agent.as_deref(), Some("a"));
+        assert_eq!(targets.config(&EgressProxy).unwrap().container, "e");
+        assert_eq!(targets.config(&Pipelock), None);
+        assert_eq!(targets.config(&GitGate).unwrap().container, "g");
+        assert_eq!(
+            targets.tools(),
+            [
+                Tool::EgressProxyBlock,
+                Tool::FirewallBlock,
+                Tool::CapabilityBlock,
+                Tool::GitRuleBlock
+            ]
+        );
+        let again: Targets =
+            serde_json::from_slice(&serde_json::to_vec(&targets).unwrap()).unwrap();
+        assert_eq!(again, targets);
+    }
+
+    #[test]
+    fn a_bottle_with_only_pipelock_can_change_its_allowlist_only() {
+        let target = ConfigTarget {
+            container: "p".into(),
+            path: Pipelock.config_path().into(),
+        };
+        let targets = Targets::new(None).with_config(&Pipelock, target);
+        assert_eq!(
+            targets.tools(),
+            [Tool::FirewallBlock, Tool::CapabilityBlock]
+        );
+        assert_eq!(Targets::new(None).tools(), [Tool::CapabilityBlock]);
+    }
 }

@@ -43,12 +43,14 @@ use bottle_egress_config::{
     AuthScheme, DlpConfig, EgressConfig, FORMAT_VERSION, Route, RouteAuth, SsrfConfig, TlsConfig,
 };
 use bottle_plugin_sdk as sdk;
+use sdk::sections::nullable;
+pub use sdk::sections::{EgressSection, Firewall};
 use sdk::{
-    CaInstall, Contribution, Diagnostic, EgressNeed, Facts, Finalization, Guest, HealthCheck,
-    HttpProbe, Image, Network, OrderRef, PlacedFile, PlanContext, PluginInfo, Probe, RoleOffer,
+    CaInstall, Contribution, Diagnostic, EgressNeed, Facts, Finalization, HealthCheck, HttpProbe,
+    Image, Network, OrderRef, PlacedFile, PlanContext, PluginInfo, Probe, RoleOffer, SidecarPlugin,
     SidecarSpec, Target,
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The plugin's name, and the sidecar's name, DNS alias and image build context.
 pub const NAME: &str = "egress-proxy";
@@ -82,32 +84,6 @@ pub struct Config {
     /// The `egress_proxy` section.
     #[serde(default, deserialize_with = "nullable")]
     pub egress_proxy: ProxySection,
-}
-
-/// The `egress` section: which firewall the bottle uses.
-#[derive(Debug, Default, Deserialize)]
-pub struct EgressSection {
-    /// The firewall.
-    #[serde(default, deserialize_with = "nullable")]
-    pub firewall: Firewall,
-    /// Hosts the manifest allows; the host folds them into `facts.egress`, so they are not re-read
-    /// here.
-    #[serde(default, deserialize_with = "nullable")]
-    pub allowlist: Vec<String>,
-    /// pipelock's image, used by the pipelock plugin.
-    #[serde(default)]
-    pub pipelock_image: Option<String>,
-}
-
-/// Which sidecar is the bottle's egress firewall.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Firewall {
-    /// This plugin's proxy.
-    #[default]
-    Builtin,
-    /// pipelock, with this proxy chained in front of it when there are routes.
-    Pipelock,
 }
 
 /// The `egress_proxy` section.
@@ -157,15 +133,6 @@ pub struct AuthSpec {
     pub token_ref: String,
 }
 
-/// Treat an explicit `null` like a missing key.
-fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 impl Config {
     /// The configured firewall.
     pub fn firewall(&self) -> Firewall {
@@ -186,7 +153,9 @@ impl Config {
 /// The plugin.
 pub struct EgressProxy;
 
-impl Guest for EgressProxy {
+impl SidecarPlugin for EgressProxy {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: NAME.into(),
@@ -201,8 +170,7 @@ impl Guest for EgressProxy {
         }
     }
 
-    fn plan(config: String, context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
-        let config: Config = sdk::parse_config(&config)?;
+    fn plan(config: Config, context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
         if !config.is_active() {
             return Ok(None);
         }
@@ -211,11 +179,10 @@ impl Guest for EgressProxy {
     }
 
     fn finalize(
-        config: String,
+        config: Config,
         context: PlanContext,
         facts: Facts,
     ) -> Result<Finalization, Vec<Diagnostic>> {
-        let config: Config = sdk::parse_config(&config)?;
         check(&config, &context)?;
         let rendered = render(&egress_config(&config, &context, &facts)?)?;
         let mut finalization = sdk::nothing_to_finalize();

@@ -1,9 +1,7 @@
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use super::*;
-use sdk::{EnvValue, EnvVar, MountSource};
+use sdk::{EnvValue, EnvVar, Guest, MountSource};
 
 /// A bottle with a GitHub route, Claude Code's token injected, and an unauthenticated route.
 const ROUTES: &str = r#"{
@@ -27,7 +25,7 @@ const PIPELOCK: &str = r#"{
 
 #[test]
 fn describe_names_sections_and_roles() {
-    let info = EgressProxy::describe();
+    let info = <EgressProxy as Guest>::describe();
     assert_eq!(info.name, "egress-proxy");
     assert_eq!(info.sections, ["egress", "egress_proxy"]);
     let roles: Vec<_> = info
@@ -57,7 +55,7 @@ fn inactive_behind_pipelock_without_routes() {
         r#"{"egress": {"firewall": "pipelock"}, "egress_proxy": {"routes": null}}"#,
         r#"{"egress": {"firewall": "pipelock"}, "egress_proxy": null}"#,
     ] {
-        let plan = EgressProxy::plan(config.into(), context(&[])).unwrap();
+        let plan = <EgressProxy as Guest>::plan(config.into(), context(&[])).unwrap();
         assert!(plan.is_none(), "{config}");
     }
 }
@@ -80,13 +78,13 @@ fn unreadable_config_is_a_diagnostic() {
 #[test]
 fn plan_with_routes_matches_golden() {
     let plan = plan(ROUTES, SECRETS).unwrap();
-    assert_golden("plan-builtin.yaml", &plan_yaml(&plan));
+    bottle_plugin_sdk::assert_golden!("plan-builtin.yaml", &plan_yaml(&plan));
 }
 
 #[test]
 fn plan_behind_pipelock_matches_golden() {
     let plan = plan(PIPELOCK, SECRETS).unwrap();
-    assert_golden("plan-pipelock.yaml", &plan_yaml(&plan));
+    bottle_plugin_sdk::assert_golden!("plan-pipelock.yaml", &plan_yaml(&plan));
 }
 
 #[test]
@@ -269,18 +267,19 @@ fn route_hosts_follow_the_proxy_grammar() {
 #[test]
 fn finalize_with_routes_matches_golden() {
     let text = finalize(ROUTES, SECRETS, facts(None)).unwrap();
-    assert_golden("egress-proxy-builtin.yaml", &text);
+    bottle_plugin_sdk::assert_golden!("egress-proxy-builtin.yaml", &text);
 }
 
 #[test]
 fn finalize_behind_pipelock_matches_golden() {
     let text = finalize(PIPELOCK, SECRETS, facts(Some("http://pipelock:8888"))).unwrap();
-    assert_golden("egress-proxy-pipelock.yaml", &text);
+    bottle_plugin_sdk::assert_golden!("egress-proxy-pipelock.yaml", &text);
 }
 
 #[test]
 fn finalize_places_one_file_in_the_sidecar() {
-    let out = EgressProxy::finalize(ROUTES.into(), context(SECRETS), facts(None)).unwrap();
+    let out =
+        <EgressProxy as Guest>::finalize(ROUTES.into(), context(SECRETS), facts(None)).unwrap();
     assert_eq!(out.files.len(), 1);
     let placed = &out.files[0];
     assert!(matches!(&placed.target, Target::Sidecar(s) if s == "egress-proxy"));
@@ -472,11 +471,11 @@ fn facts(upstream_proxy: Option<&str>) -> Facts {
 }
 
 fn plan(config: &str, secrets: &[&str]) -> Result<Contribution, Vec<Diagnostic>> {
-    EgressProxy::plan(config.into(), context(secrets)).map(|plan| plan.expect("active"))
+    <EgressProxy as Guest>::plan(config.into(), context(secrets)).map(|plan| plan.expect("active"))
 }
 
 fn finalize(config: &str, secrets: &[&str], facts: Facts) -> Result<String, Vec<Diagnostic>> {
-    let out = EgressProxy::finalize(config.into(), context(secrets), facts)?;
+    let out = <EgressProxy as Guest>::finalize(config.into(), context(secrets), facts)?;
     Ok(String::from_utf8(out.files[0].file.contents.clone()).unwrap())
 }
 
@@ -494,28 +493,6 @@ fn env_pair(var: &EnvVar) -> (String, String) {
         EnvValue::Secret(s) => format!("secret:{s}"),
     };
     (var.name.clone(), value)
-}
-
-/// Compare `actual` with `tests/golden/<name>`; `BOTTLE_BLESS=1` rewrites the file instead.
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("BOTTLE_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with BOTTLE_BLESS=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        actual == expected,
-        "{} differs (rerun with BOTTLE_BLESS=1 if intended):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
 }
 
 /// A readable YAML view of a contribution, with file contents as text.

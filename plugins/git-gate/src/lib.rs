@@ -40,18 +40,19 @@ use std::net::IpAddr;
 
 use bottle_git_gate_config::{self as gate_config, GateConfig, GateRepo, Policy};
 use bottle_plugin_sdk as sdk;
+use sdk::sections::nullable;
 use sdk::{
-    Contribution, Diagnostic, Facts, Finalization, Guest, HostEntry, HostFile, Image, Network,
-    PlanContext, PluginInfo, SidecarSpec,
+    Contribution, Diagnostic, HostEntry, HostFile, Image, Network, PlanContext, PluginInfo,
+    SidecarPlugin, SidecarSpec,
 };
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The plugin's name, and the sidecar's name, DNS alias and image build context.
 pub const NAME: &str = "git-gate";
 /// The git daemon's port.
 pub const PORT: u16 = 9418;
 /// Where the gate's configuration is written.
-pub const CONFIG_PATH: &str = "/etc/bottle/git-gate.yaml";
+pub const CONFIG_PATH: &str = bottle_git_gate_config::DEFAULT_PATH;
 /// Where the upstreams' host keys are written.
 pub const KNOWN_HOSTS_PATH: &str = "/etc/bottle/git-gate/known_hosts";
 /// The directory the identity files are copied into, one file per repository name.
@@ -123,15 +124,6 @@ pub struct UpstreamSpec {
     pub port: Option<u16>,
     /// The repository's path, starting with `/`.
     pub path: String,
-}
-
-/// Treat an explicit `null` like a missing key.
-fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl UpstreamSpec {
@@ -220,7 +212,9 @@ fn dedup(items: impl IntoIterator<Item = String>) -> Vec<String> {
 /// The plugin.
 pub struct GitGate;
 
-impl Guest for GitGate {
+impl SidecarPlugin for GitGate {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: NAME.into(),
@@ -234,21 +228,12 @@ impl Guest for GitGate {
         }
     }
 
-    fn plan(config: String, context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
-        let config: Config = sdk::parse_config(&config)?;
+    fn plan(config: Config, context: PlanContext) -> Result<Option<Contribution>, Vec<Diagnostic>> {
         if config.git.is_empty() {
             return Ok(None);
         }
         check(&config.git)?;
         contribution(&config.git, &context.secrets).map(Some)
-    }
-
-    fn finalize(
-        _config: String,
-        _context: PlanContext,
-        _facts: Facts,
-    ) -> Result<Finalization, Vec<Diagnostic>> {
-        Ok(sdk::nothing_to_finalize())
     }
 }
 

@@ -1,9 +1,7 @@
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use super::*;
-use sdk::{EnvValue, EnvVar, MountSource, OrderRef, Probe};
+use sdk::{EnvValue, EnvVar, Facts, Guest, MountSource, OrderRef, Probe};
 
 const ED25519: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
@@ -52,7 +50,7 @@ fn config() -> String {
 
 #[test]
 fn describe_names_the_section() {
-    let info = GitGate::describe();
+    let info = <GitGate as Guest>::describe();
     assert_eq!(info.name, "git-gate");
     assert_eq!(info.sections, ["git"]);
     assert!(info.roles.is_empty());
@@ -61,29 +59,30 @@ fn describe_names_the_section() {
 #[test]
 fn inactive_without_repositories() {
     for config in ["{}", r#"{"git": []}"#, r#"{"git": null}"#] {
-        let plan = GitGate::plan(config.into(), context()).unwrap();
+        let plan = <GitGate as Guest>::plan(config.into(), context()).unwrap();
         assert!(plan.is_none(), "{config}");
     }
 }
 
 #[test]
 fn unreadable_config_is_a_diagnostic() {
-    let errors = GitGate::plan(r#"{"git": [{"Name": "x"}]}"#.into(), context()).unwrap_err();
+    let errors =
+        <GitGate as Guest>::plan(r#"{"git": [{"Name": "x"}]}"#.into(), context()).unwrap_err();
     assert!(errors[0].message.contains("cannot read"), "{errors:?}");
 }
 
 #[test]
 fn plan_matches_golden() {
-    assert_golden("plan.yaml", &plan_yaml(&plan(&config()).unwrap()));
+    bottle_plugin_sdk::assert_golden!("plan.yaml", &plan_yaml(&plan(&config()).unwrap()));
 }
 
 #[test]
 fn files_match_golden() {
     let plan = plan(&config()).unwrap();
     let sidecar = &plan.sidecars[0];
-    assert_golden("git-gate.yaml", &contents(&sidecar.files, CONFIG_PATH));
-    assert_golden("known_hosts", &contents(&sidecar.files, KNOWN_HOSTS_PATH));
-    assert_golden("gitconfig", &contents(&plan.agent.files, AGENT_GITCONFIG));
+    bottle_plugin_sdk::assert_golden!("git-gate.yaml", &contents(&sidecar.files, CONFIG_PATH));
+    bottle_plugin_sdk::assert_golden!("known_hosts", &contents(&sidecar.files, KNOWN_HOSTS_PATH));
+    bottle_plugin_sdk::assert_golden!("gitconfig", &contents(&plan.agent.files, AGENT_GITCONFIG));
 }
 
 #[test]
@@ -320,7 +319,7 @@ fn finalize_adds_nothing() {
         cas: Vec::new(),
         properties: Vec::new(),
     };
-    let out = GitGate::finalize(config(), context(), facts).unwrap();
+    let out = <GitGate as Guest>::finalize(config(), context(), facts).unwrap();
     assert!(out.files.is_empty() && out.env.is_empty());
 }
 
@@ -341,34 +340,12 @@ fn repos(config: &str) -> Vec<RepoSpec> {
 }
 
 fn plan(config: &str) -> Result<Contribution, Vec<Diagnostic>> {
-    GitGate::plan(config.into(), context()).map(|plan| plan.expect("active"))
+    <GitGate as Guest>::plan(config.into(), context()).map(|plan| plan.expect("active"))
 }
 
 fn contents(files: &[sdk::File], path: &str) -> String {
     let file = files.iter().find(|f| f.path == path).unwrap();
     String::from_utf8(file.contents.clone()).unwrap()
-}
-
-/// Compare `actual` with `tests/golden/<name>`; `BOTTLE_BLESS=1` rewrites the file instead.
-fn assert_golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("BOTTLE_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with BOTTLE_BLESS=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        actual == expected,
-        "{} differs (rerun with BOTTLE_BLESS=1 if intended):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
 }
 
 /// A readable YAML view of a contribution, with file contents as text.
@@ -434,7 +411,9 @@ fn file_json(f: &sdk::File) -> Value {
 fn the_gate_gets_the_bottle_secrets_by_name_for_its_scan() {
     let mut context = context();
     context.secrets = vec!["GH_TOKEN".into()];
-    let plan = GitGate::plan(config(), context).unwrap().unwrap();
+    let plan = <GitGate as Guest>::plan(config(), context)
+        .unwrap()
+        .unwrap();
     let sidecar = &plan.sidecars[0];
     assert!(
         matches!(&sidecar.env[..], [sdk::EnvVar { name, value: sdk::EnvValue::Secret(s) }] if name == "GH_TOKEN" && s == "GH_TOKEN")

@@ -14,8 +14,8 @@ mod render;
 
 use bottle_plugin_sdk as sdk;
 use sdk::{
-    CaInstall, Contribution, Diagnostic, Facts, Finalization, Guest, Image, Network, PlacedFile,
-    PlanContext, PluginInfo, RoleOffer, Target,
+    CaInstall, Contribution, Diagnostic, Facts, Finalization, Image, Network, PlacedFile,
+    PlanContext, PluginInfo, RoleOffer, SidecarPlugin, Target,
 };
 use serde::Deserialize;
 
@@ -47,35 +47,15 @@ pub struct Config {
     pub egress: Egress,
 }
 
-/// The parts of the `egress` section this plugin uses. Other keys belong to other plugins.
-#[derive(Debug, Default, Deserialize)]
-pub struct Egress {
-    /// Which firewall guards the bottle's egress.
-    #[serde(default)]
-    pub firewall: Firewall,
-    /// Extra hosts or host patterns the bottle may reach (pipelock takes a leading `*.` only).
-    #[serde(default)]
-    pub allowlist: Vec<String>,
-    /// An image reference replacing [`DEFAULT_IMAGE`].
-    #[serde(default)]
-    pub pipelock_image: Option<String>,
-}
-
-/// The egress firewall a bottle uses.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Firewall {
-    /// The host's own firewall; this plugin does nothing.
-    #[default]
-    Builtin,
-    /// pipelock, run by this plugin.
-    Pipelock,
-}
+/// The `egress` section (typed once, in the SDK). Other keys belong to other plugins.
+pub use sdk::sections::{EgressSection as Egress, Firewall};
 
 /// The plugin.
 pub struct Pipelock;
 
-impl Guest for Pipelock {
+impl SidecarPlugin for Pipelock {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: NAME.into(),
@@ -88,10 +68,9 @@ impl Guest for Pipelock {
     }
 
     fn plan(
-        config: String,
+        config: Config,
         _context: PlanContext,
     ) -> Result<Option<Contribution>, Vec<Diagnostic>> {
-        let config: Config = sdk::parse_config(&config)?;
         if config.egress.firewall != Firewall::Pipelock {
             return Ok(None);
         }
@@ -100,11 +79,10 @@ impl Guest for Pipelock {
     }
 
     fn finalize(
-        config: String,
+        config: Config,
         _context: PlanContext,
         facts: Facts,
     ) -> Result<Finalization, Vec<Diagnostic>> {
-        let config: Config = sdk::parse_config(&config)?;
         let yaml = render(&config.egress.allowlist, &facts)?;
         let mut finalization = sdk::nothing_to_finalize();
         finalization.files.push(PlacedFile {

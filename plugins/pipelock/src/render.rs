@@ -14,16 +14,9 @@ use serde::Serialize;
 use crate::hosts::{normalize_host, validate_cidr};
 use crate::{CA_CERT_PATH, CA_KEY_PATH, PORT};
 
-/// Hosts Claude Code needs, allowed even if the facts lack them. Not sentry.io: its ingest accepts
-/// any DSN (a channel out to the agent's own account); Claude Code runs without it.
-pub const CLAUDE_HOSTS: [&str; 6] = [
-    "api.anthropic.com",
-    "statsig.anthropic.com",
-    "claude.ai",
-    "platform.claude.com",
-    "downloads.claude.ai",
-    "raw.githubusercontent.com",
-];
+/// Hosts Claude Code needs, allowed even if the facts lack them (the host's list: not sentry.io,
+/// whose ingest accepts any DSN).
+pub const CLAUDE_HOSTS: [&str; 6] = bottle_host_pattern::known::CLAUDE_CODE;
 
 /// Hosts always tunnelled without interception: the model API, whose requests carry the agent's own
 /// credentials and must not be rewritten or blocked by header DLP.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use yaml_serde::Value;
 
 use super::*;
-use sdk::{EgressNeed, Probe, SidecarFact};
+use sdk::{EgressNeed, Guest, Probe, SidecarFact};
 
 // ---------------------------------------------------------------------------------------------
 // plan
@@ -18,7 +18,7 @@ fn inactive_without_egress_section_or_with_builtin_firewall() {
         r#"{"egress": {}}"#,
         r#"{"egress": {"firewall": "builtin", "allowlist": ["x.com"]}}"#,
     ] {
-        let plan = Pipelock::plan(config.into(), context()).unwrap();
+        let plan = <Pipelock as Guest>::plan(config.into(), context()).unwrap();
         assert!(plan.is_none(), "{config} should not start pipelock");
     }
 }
@@ -98,7 +98,7 @@ fn firewall_ca_with_key_lands_where_the_config_points() {
 
 #[test]
 fn describe_names_the_section_and_roles() {
-    let info = Pipelock::describe();
+    let info = <Pipelock as Guest>::describe();
     assert_eq!(info.name, "pipelock");
     assert_eq!(info.sections, ["egress"]);
     assert_eq!(info.roles.len(), 2);
@@ -107,10 +107,10 @@ fn describe_names_the_section_and_roles() {
 #[test]
 fn bad_configuration_is_a_diagnostic() {
     let blank = r#"{"egress": {"firewall": "pipelock", "pipelock_image": "  "}}"#;
-    let errors = Pipelock::plan(blank.into(), context()).unwrap_err();
+    let errors = <Pipelock as Guest>::plan(blank.into(), context()).unwrap_err();
     assert_eq!(errors[0].path, "egress.pipelock_image");
     let unknown = r#"{"egress": {"firewall": "iptables"}}"#;
-    assert!(Pipelock::plan(unknown.into(), context()).is_err());
+    assert!(<Pipelock as Guest>::plan(unknown.into(), context()).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ fn bad_configuration_is_a_diagnostic() {
 #[test]
 fn finalize_places_the_config_in_the_sidecar() {
     let config = r#"{"egress": {"firewall": "pipelock"}}"#;
-    let done = Pipelock::finalize(config.into(), context(), typical_facts()).unwrap();
+    let done = <Pipelock as Guest>::finalize(config.into(), context(), typical_facts()).unwrap();
     assert_eq!(done.files.len(), 1);
     let placed = &done.files[0];
     assert!(matches!(&placed.target, Target::Sidecar(name) if name == "pipelock"));
@@ -520,7 +520,7 @@ fn golden_path(name: &str) -> PathBuf {
 
 /// Plan for an active config.
 fn plan_for(config: &str) -> Contribution {
-    Pipelock::plan(config.into(), context())
+    <Pipelock as Guest>::plan(config.into(), context())
         .unwrap()
         .expect("pipelock is active")
 }

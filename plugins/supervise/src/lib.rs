@@ -7,8 +7,8 @@
 
 use bottle_plugin_sdk as sdk;
 use sdk::{
-    Contribution, Diagnostic, Facts, Finalization, Guest, Image, Mount, MountSource, PlanContext,
-    PluginInfo, ProvisionStep,
+    Contribution, Diagnostic, Image, Mount, MountSource, PlanContext, PluginInfo, ProvisionStep,
+    SidecarPlugin,
 };
 use serde::Deserialize;
 
@@ -30,7 +30,9 @@ pub struct Config {
 /// The plugin.
 pub struct Supervise;
 
-impl Guest for Supervise {
+impl SidecarPlugin for Supervise {
+    type Config = Config;
+
     fn describe() -> PluginInfo {
         PluginInfo {
             name: "supervise".into(),
@@ -43,19 +45,10 @@ impl Guest for Supervise {
     }
 
     fn plan(
-        config: String,
+        config: Config,
         _context: PlanContext,
     ) -> Result<Option<Contribution>, Vec<Diagnostic>> {
-        let config: Config = sdk::parse_config(&config)?;
         Ok(config.supervise.then(contribution))
-    }
-
-    fn finalize(
-        _config: String,
-        _context: PlanContext,
-        _facts: Facts,
-    ) -> Result<Finalization, Vec<Diagnostic>> {
-        Ok(sdk::nothing_to_finalize())
     }
 }
 
@@ -110,18 +103,36 @@ sdk::plugin!(Supervise);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sdk::Guest;
 
     #[test]
     fn off_unless_asked() {
-        let plan = Supervise::plan(r#"{"supervise": false}"#.into(), context()).unwrap();
+        let plan = <Supervise as Guest>::plan(r#"{"supervise": false}"#.into(), context()).unwrap();
         assert!(plan.is_none());
-        let plan = Supervise::plan("{}".into(), context()).unwrap();
+        let plan = <Supervise as Guest>::plan("{}".into(), context()).unwrap();
         assert!(plan.is_none());
+        let refused = <Supervise as Guest>::plan(r#"{"supervise": 1}"#.into(), context());
+        assert!(refused.is_err(), "{refused:?}");
+    }
+
+    #[test]
+    fn finalize_adds_nothing() {
+        let facts = sdk::Facts {
+            internal_cidr: String::new(),
+            sidecars: Vec::new(),
+            egress: Vec::new(),
+            agent_proxy: None,
+            upstream_proxy: None,
+            cas: Vec::new(),
+            properties: Vec::new(),
+        };
+        let out = <Supervise as Guest>::finalize("{}".into(), context(), facts).unwrap();
+        assert!(out.files.is_empty() && out.env.is_empty());
     }
 
     #[test]
     fn sidecar_is_internal_only_and_reachable_directly() {
-        let plan = Supervise::plan(r#"{"supervise": true}"#.into(), context())
+        let plan = <Supervise as Guest>::plan(r#"{"supervise": true}"#.into(), context())
             .unwrap()
             .unwrap();
         let sidecar = &plan.sidecars[0];

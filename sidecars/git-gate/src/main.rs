@@ -18,7 +18,7 @@ enum Command {
     /// Prepare the mirrors and become git daemon.
     Serve {
         /// The configuration the git-gate plugin rendered.
-        #[arg(long, default_value = "/etc/bottle/git-gate.yaml")]
+        #[arg(long, default_value = bottle_git_gate_config::DEFAULT_PATH)]
         config: PathBuf,
         /// Where the bare mirrors live.
         #[arg(long, default_value = "/var/lib/bottle-gate")]

@@ -234,8 +234,7 @@ impl ServerHandler for Supervise {
             }
         };
         if call == Call::ListEgressRoutes {
-            let value = serde_json::to_value(&current).expect("the current config serializes");
-            return Ok(CallToolResult::structured(value).into());
+            return Ok(CallToolResult::structured(tools::current_for_agent(&current)).into());
         }
         if let Err(refused) = tools::check_current(&call, &current) {
             return Ok(refusal(&refused).into());

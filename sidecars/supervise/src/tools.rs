@@ -140,9 +140,12 @@ pub fn parse(name: &str, arguments: Option<&JsonObject>) -> Result<Call, Refused
             format!("there is no such tool; the tools are {}", NAMES.join(", ")),
         ));
     };
+    let mut token_ref_named = false;
     let (justification, change) = match tool {
         Tool::EgressProxyBlock => {
-            let a: RoutesArgs = args(name, arguments)?;
+            let (arguments, named) = token_refs_as_env(name, arguments)?;
+            token_ref_named = named;
+            let a: RoutesArgs = args(name, Some(&arguments))?;
             (a.justification, Change::Routes { routes: a.routes })
         }
         Tool::FirewallBlock => {
@@ -183,8 +186,85 @@ pub fn parse(name: &str, arguments: Option<&JsonObject>) -> Result<Call, Refused
     let probe = call
         .proposal("0-check".into(), String::new())
         .expect("a proposing call");
-    probe.check().map_err(|e| Refused::from_proposal(tool, e))?;
+    probe.check().map_err(|e| {
+        let mut refused = Refused::from_proposal(tool, e);
+        if token_ref_named {
+            // Name the field as the agent sent it.
+            let as_sent = |text: &str| text.replace(".auth.token_env", ".auth.token_ref");
+            refused.field = refused.field.as_deref().map(as_sent);
+            refused.message = as_sent(&refused.message);
+        }
+        refused
+    })?;
     Ok(call)
+}
+
+/// A route's token by the name the manifest gives it (`egress_proxy.routes[].auth.token_ref`):
+/// the tools take and show this one.
+const TOKEN_REF: &str = "token_ref";
+/// The same name as the egress proxy's config and the queue spell it; still accepted from the
+/// agent, deprecated (an agent that read older docs still works), with a warning in the log.
+const TOKEN_ENV: &str = "token_env";
+
+/// `arguments` with each route's `auth.token_ref` renamed to the config's `token_env`, and whether
+/// any route named one. A route that names both is refused.
+fn token_refs_as_env(
+    tool: &str,
+    arguments: Option<&JsonObject>,
+) -> Result<(JsonObject, bool), Refused> {
+    let mut arguments = arguments.cloned().unwrap_or_default();
+    let mut named = false;
+    let routes = arguments.get_mut("routes").and_then(Value::as_array_mut);
+    for (i, route) in routes.into_iter().flatten().enumerate() {
+        let Some(auth) = route.get_mut("auth").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        match (auth.remove(TOKEN_REF), auth.contains_key(TOKEN_ENV)) {
+            (Some(_), true) => {
+                return Err(Refused {
+                    tool: tool.to_owned(),
+                    field: Some(format!("routes[{i}].auth")),
+                    message: format!(
+                        "routes[{i}].auth names the token twice ({TOKEN_REF} and the deprecated                          {TOKEN_ENV}); send {TOKEN_REF} only"
+                    ),
+                });
+            }
+            (Some(token), false) => {
+                named = true;
+                auth.insert(TOKEN_ENV.to_owned(), token);
+            }
+            (None, true) => tracing::warn!(
+                tool,
+                "routes[{i}].auth.{TOKEN_ENV} is deprecated; the tool's schema names it {TOKEN_REF}"
+            ),
+            (None, false) => {
+                return Err(Refused {
+                    tool: tool.to_owned(),
+                    field: Some(format!("routes[{i}].auth.{TOKEN_REF}")),
+                    message: format!(
+                        "routes[{i}].auth.{TOKEN_REF} is missing: name the variable that holds \
+                         the token, as list-egress-routes shows it"
+                    ),
+                });
+            }
+        }
+    }
+    Ok((arguments, named))
+}
+
+/// The published configuration as the agent reads it: each route's token named `token_ref`, as
+/// in the manifest and the tools' schema.
+pub fn current_for_agent(current: &CurrentConfig) -> Value {
+    let mut value = serde_json::to_value(current).expect("the current config serializes");
+    let routes = value.get_mut("routes").and_then(Value::as_array_mut);
+    for route in routes.into_iter().flatten() {
+        if let Some(auth) = route.get_mut("auth").and_then(Value::as_object_mut)
+            && let Some(token) = auth.remove(TOKEN_ENV)
+        {
+            auth.insert(TOKEN_REF.to_owned(), token);
+        }
+    }
+    value
 }
 
 fn args<T: DeserializeOwned>(tool: &str, arguments: Option<&JsonObject>) -> Result<T, Refused> {
@@ -312,8 +392,8 @@ fn description(tool: Tool) -> String {
              injected. Send the WHOLE new set \
              (at most {} routes): call {LIST_EGRESS_ROUTES} first, copy `routes` and edit it; a \
              route you leave out is removed. Tokens are named by the environment variable that \
-             holds them in the proxy (token_env), never by value: you never see or send a \
-             token, so name one the operator has or will provide.",
+             holds them (token_ref, as in the bottle manifest), never by value: you never see \
+             or send a token, so name one the operator has or will provide.",
             Limits::ROUTES
         ),
         Tool::FirewallBlock => format!(
@@ -384,7 +464,9 @@ fn route_schema() -> Value {
             "auth": {
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["scheme", "token_env"],
+                // token_ref is required too; not listed so a call with the deprecated token_env
+                // still validates (the server refuses one with neither).
+                "required": ["scheme"],
                 "description": "The token to inject as `Authorization: <scheme> <token>`. Absent: \
                                 no token is injected (the route only limits paths).",
                 "properties": {
@@ -393,12 +475,18 @@ fn route_schema() -> Value {
                         "enum": ["Bearer", "token"],
                         "description": "`Bearer`, or `token` (GitHub's classic form)."
                     },
+                    "token_ref": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                        "description": "The name of the variable that holds the token, such as \
+                                        GITHUB_TOKEN (the bottle manifest's token_ref). Never a \
+                                        token value."
+                    },
                     "token_env": {
                         "type": "string",
                         "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                        "description": "The name of the environment variable of the egress proxy \
-                                        that holds the token, such as GITHUB_TOKEN. Never a token \
-                                        value."
+                        "deprecated": true,
+                        "description": "Deprecated: the old name of token_ref. Send token_ref."
                     }
                 }
             }
@@ -553,7 +641,7 @@ pub fn all() -> Vec<ToolInfo> {
         ToolInfo::new(
             LIST_EGRESS_ROUTES,
             "Read this bottle's current configuration, at once and without asking anyone: the \
-             egress proxy's credential `routes` (token environment variable names, never \
+             egress proxy's credential `routes` (tokens by name as `token_ref`, never \
              values), the hosts the firewall allows (`allow`; in a pattern `*` matches exactly \
              one DNS label: *.x.com matches a.x.com, not x.com or a.b.x.com), each `git` entry with its ref policy, and the `tools` (the -block tools this \
              bottle can act on; empty means not stated). Call it before proposing a change, to \
@@ -772,5 +860,81 @@ mod tests {
         for (pattern, host, expected) in bottle_host_pattern::conformance::CASES {
             assert_eq!(allow(pattern, host), *expected, "{pattern} vs {host}");
         }
+    }
+
+    #[test]
+    fn routes_name_their_token_as_the_manifest_does_and_the_old_name_still_works() {
+        let routes = |auth: Value| json!({"justification": "j", "routes": [{"host": "api.github.com", "auth": auth}]});
+        let token = |c: Call| match c {
+            Call::Propose {
+                change: Change::Routes { routes },
+                ..
+            } => routes[0].auth.clone().unwrap().token_env,
+            other => panic!("{other:?}"),
+        };
+        let new = call(
+            "egress-proxy-block",
+            routes(json!({"scheme": "Bearer", "token_ref": "GH_TOKEN"})),
+        );
+        assert_eq!(token(new.unwrap()), "GH_TOKEN");
+        let old = call(
+            "egress-proxy-block",
+            routes(json!({"scheme": "Bearer", "token_env": "GH_TOKEN"})),
+        );
+        assert_eq!(token(old.unwrap()), "GH_TOKEN");
+        let both = call(
+            "egress-proxy-block",
+            routes(json!({"scheme": "Bearer", "token_ref": "A", "token_env": "A"})),
+        )
+        .unwrap_err();
+        assert!(both.message.contains("send token_ref only"), "{both}");
+        let neither = call("egress-proxy-block", routes(json!({"scheme": "Bearer"}))).unwrap_err();
+        assert_eq!(neither.field.as_deref(), Some("routes[0].auth.token_ref"));
+        // A bad name is reported under the name the agent used.
+        let bad = call(
+            "egress-proxy-block",
+            routes(json!({"scheme": "Bearer", "token_ref": "not a name"})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            bad.field.as_deref(),
+            Some("routes[0].auth.token_ref"),
+            "{bad}"
+        );
+        let bad = call(
+            "egress-proxy-block",
+            routes(json!({"scheme": "Bearer", "token_env": "not a name"})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            bad.field.as_deref(),
+            Some("routes[0].auth.token_env"),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn the_agent_reads_token_ref() {
+        let current = CurrentConfig {
+            routes: vec![Route {
+                host: "api.github.com".into(),
+                path_allowlist: vec![],
+                methods: vec![],
+                auth: Some(RouteAuth {
+                    scheme: AuthScheme::Bearer,
+                    token_env: "GH_TOKEN".into(),
+                }),
+            }],
+            ..Default::default()
+        };
+        let shown = current_for_agent(&current);
+        assert_eq!(
+            shown["routes"][0]["auth"],
+            json!({"scheme": "Bearer", "token_ref": "GH_TOKEN"})
+        );
+        assert_eq!(
+            route_schema()["properties"]["auth"]["properties"]["token_ref"]["type"],
+            "string"
+        );
     }
 }

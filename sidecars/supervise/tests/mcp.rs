@@ -354,7 +354,11 @@ async fn list_egress_routes_returns_the_published_config() {
     server.queue.publish_current(&current()).unwrap();
     let result = call(server.addr, "list-egress-routes", json!({})).await;
     assert_eq!(result["isError"], false);
-    let published = serde_json::to_value(current()).unwrap();
+    // As published, with each route's token named as the manifest names it (`token_ref`).
+    let mut published = serde_json::to_value(current()).unwrap();
+    let auth = published["routes"][0]["auth"].as_object_mut().unwrap();
+    let token = auth.remove("token_env").unwrap();
+    auth.insert("token_ref".into(), token);
     assert_eq!(result["structuredContent"], published);
     assert_eq!(
         serde_json::from_str::<Value>(&text(&result)).unwrap(),

@@ -26,8 +26,8 @@ use super::sidecars::PROBE_PATH;
 use super::{AGENT_USER, LaunchError, Step, at};
 use crate::docker::Engine;
 use crate::plan::assemble::AGENT_CA_CERT;
+use crate::plan::model::AGENT_PROMPT_PATH;
 use crate::plan::model::{EnvSource, Plan};
-use crate::prepare::AGENT_PROMPT_PATH;
 use checks::{Fingerprints, Promise, Surroundings};
 pub use report::{Report, Row};
 
@@ -214,7 +214,7 @@ pub fn record(
         event: "self-test",
         report,
     };
-    crate::supervise::audit::append(home_root, &line.time, &line)?;
+    crate::audit::append(home_root, &line.time, &line)?;
     if super::state::exists(state_root, identity) {
         super::state::record_self_test(state_root, identity, report)?;
     }
