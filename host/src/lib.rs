@@ -20,6 +20,7 @@ pub mod plan;
 pub mod plugin;
 pub mod prepare;
 pub mod render;
+pub mod snapshot;
 pub mod starter;
 pub mod supervise;
 pub mod trust;

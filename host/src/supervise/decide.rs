@@ -233,9 +233,14 @@ impl Decider<'_> {
     /// state, so `bottle resume` builds the new image.
     async fn stop_for_resume(&self, bottle: &SupervisedBottle) -> Result<String, DecideError> {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        crate::lifecycle::remove_bottle(self.engine, self.home, &bottle.identity, false)
-            .await
-            .map_err(|e| DecideError::Stop(e.to_string()))?;
+        crate::lifecycle::remove_bottle(
+            self.engine,
+            self.home,
+            &bottle.identity,
+            Some(crate::snapshot::Why::Capability),
+        )
+        .await
+        .map_err(|e| DecideError::Stop(e.to_string()))?;
         Ok(format!(
             "the bottle was stopped with its state kept; relaunch it on the new image with \
              `bottle resume {}`",
