@@ -24,6 +24,7 @@ pub mod policy_view;
 pub mod prepare;
 pub mod render;
 pub mod sidecars;
+pub mod snapshot;
 pub mod starter;
 pub mod supervise;
 pub mod trust;

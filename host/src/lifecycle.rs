@@ -24,6 +24,7 @@ use crate::plan::{self, PlanInput};
 use crate::plugin::Registry;
 use crate::prepare::{self, Selection};
 use crate::render;
+use crate::snapshot;
 
 /// What `bottle start` asked for.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct StartRequest {
     pub install_claude_code: bool,
     /// A project's agent may run in a credentialed home bottle without the typed confirmation.
     pub trust_project_agent: bool,
+    /// Copy the bottle's kept `~/.claude` back into the agent before its command starts.
+    pub restore: bool,
 }
 
 /// Launch the selection and run it to the end; returns the process exit code.
@@ -133,6 +136,7 @@ pub async fn throwaway_self_test(
         name: Some(format!("doctor-isolation-{}", std::process::id())),
         install_claude_code: false,
         trust_project_agent: false,
+        restore: false,
     };
     let mut options = launch_options(home, selection, &request);
     options.self_test = launch::SelfTestUse::Report;
@@ -200,6 +204,7 @@ fn launch_options(home: &Home, selection: &Selection, request: &StartRequest) ->
         runtime: input.runtime,
         agent: selection.agent.name.clone(),
         bottle: selection.bottle.name.clone(),
+        restore: request.restore,
         self_test: if launch::self_test::skipped_by_operator() {
             launch::SelfTestUse::Skip
         } else {
@@ -304,6 +309,9 @@ async fn finish(
     // `expired` answer, and every expiry is audited with the whole proposal.
     let mut expired = expire_before_teardown(&home, identity.as_str()).await;
     launch::sidecar_logs::keep(engine, home_root, identity.as_str()).await;
+    let state_dir = state::dir(&options.state_root, identity);
+    let (why, detail) = why_kept(&outcome);
+    keep_session(engine, identity, &state_dir, why, &detail).await;
     let failures = ledger.teardown(engine).await;
     // Whatever the agent queued between the expiry and its container's removal.
     expired += crate::supervise::expire_pending(&home, identity.as_str());
@@ -319,12 +327,17 @@ async fn finish(
         ),
         Outcome::Detached(_) => unreachable!("handled above"),
     };
-    let state_dir = state::dir(&options.state_root, identity);
     if expired > 0 {
         eprintln!("{expired} pending supervise proposal(s) expired; they are in the audit log");
     }
     if crate::supervise::apply::resume_pending(&state_dir) {
         eprintln!("an approved agent image waits: relaunch with `bottle resume {identity}`");
+    } else if snapshot::has_copy(&state_dir) {
+        eprintln!(
+            "the agent's Claude Code state is kept in {}; `bottle resume {identity}` continues the \
+             conversation",
+            state_dir.display()
+        );
     } else if code == 0 {
         let _ = std::fs::remove_dir_all(&state_dir);
     } else {
@@ -342,6 +355,59 @@ async fn finish(
     match error {
         Some(e) => Err(e),
         None => Ok(code),
+    }
+}
+
+/// Why the bottle is going away, for the kept state's record.
+fn why_kept(outcome: &Outcome) -> (snapshot::Why, String) {
+    match outcome {
+        Outcome::Exited(code) => (snapshot::Why::Exit, format!("exit code {code}")),
+        Outcome::Failed(e) => (
+            snapshot::Why::Crash,
+            e.to_string().lines().next().unwrap_or_default().to_owned(),
+        ),
+        Outcome::Interrupted(what) => (snapshot::Why::Interrupt, (*what).to_owned()),
+        Outcome::Detached(_) => (snapshot::Why::Exit, String::new()),
+    }
+}
+
+/// Copy the agent's `~/.claude` into the bottle's state before its container goes. A failure
+/// is reported, never fatal: teardown must go on.
+pub async fn keep_session(
+    engine: &Engine,
+    identity: &Identity,
+    state_dir: &std::path::Path,
+    why: snapshot::Why,
+    detail: &str,
+) -> Option<snapshot::Record> {
+    let started = Instant::now();
+    match snapshot::take(engine, &identity.agent_container(), state_dir, why, detail).await {
+        Ok(Some(record)) => {
+            tracing::info!(
+                "kept {} file(s), {} bytes of the agent's ~/.claude in {:?}",
+                record.files,
+                record.bytes,
+                started.elapsed()
+            );
+            if record.cut {
+                eprintln!(
+                    "the agent's Claude Code state was cut to fit ({} file(s) dropped{}); the \
+                     newest transcripts are kept",
+                    record.dropped_count,
+                    record
+                        .stopped
+                        .as_deref()
+                        .map(|s| format!(", {s}"))
+                        .unwrap_or_default()
+                );
+            }
+            Some(record)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("could not keep the agent's Claude Code state: {e:#}");
+            None
+        }
     }
 }
 
@@ -416,6 +482,18 @@ async fn run_bottle(
         .context("publishing the bottle's config to its supervise queue")?;
     progress.step("starting the agent");
     launch::start_agent(engine, &agent).await?;
+    // Before provisioning: what the host places (skills, plugin files) wins over the old copy.
+    let restored = if options.restore {
+        progress.step("restoring the agent's Claude Code state");
+        snapshot::restore(engine, &agent, state_dir)
+            .await
+            .map_err(|e| LaunchError {
+                step: Step::Provision,
+                message: format!("copying the kept ~/.claude back: {e:#}"),
+            })?
+    } else {
+        0
+    };
     progress.step("provisioning the agent");
     let skills_root = home_dir().join(".claude/skills");
     // What the engine really gave the agent (not what was planned): provisioning fits gVisor by
@@ -447,6 +525,9 @@ async fn run_bottle(
     progress.step("ready");
     progress.bar.finish_and_clear();
     report_agent_runtime(&runtime);
+    if restored > 0 {
+        eprintln!("restored {restored} file(s) of the agent's ~/.claude");
+    }
     if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
         eprintln!("agent CA fingerprint (SHA-256): {fp}");
     }
@@ -640,12 +721,14 @@ async fn prepare_images(
 }
 
 /// Remove every object labelled with `identity`: agent first, then sidecars in reverse start
-/// order, then networks, the stage directory and (with `forget`) the state directory.
+/// order, then networks and the stage directory. With `keep`, the agent's `~/.claude` is copied
+/// into the state directory first (recorded with that reason) and the state stays; without, the
+/// state directory goes too.
 pub async fn remove_bottle(
     engine: &Engine,
     home: &Home,
     identity: &str,
-    forget: bool,
+    keep: Option<snapshot::Why>,
 ) -> anyhow::Result<usize> {
     let filter = vec![format!("{}={identity}", labels::IDENTITY)];
     let mut containers = engine.containers_labelled(&filter).await?;
@@ -666,6 +749,10 @@ pub async fn remove_bottle(
     // While the supervise sidecar still runs: waiting calls get their `expired` answer.
     expire_before_teardown(home, identity).await;
     crate::launch::sidecar_logs::keep(engine, home.root(), identity).await;
+    if let Some(why) = keep.filter(|_| !containers.is_empty()) {
+        let state_dir = home.root().join("state").join(identity);
+        keep_session(engine, &Identity::from_name(identity), &state_dir, why, "").await;
+    }
     let mut removed = 0;
     for container in &containers {
         if let Some(name) = container.names.as_ref().and_then(|n| n.first()) {
@@ -685,7 +772,7 @@ pub async fn remove_bottle(
     let _ = std::fs::remove_dir_all(home.root().join("run").join(identity));
     // Whatever was queued between the expiry above and the sidecar's removal.
     crate::supervise::expire_pending(home, identity);
-    if forget {
+    if keep.is_none() {
         let _ = std::fs::remove_dir_all(home.root().join("state").join(identity));
     }
     Ok(removed)

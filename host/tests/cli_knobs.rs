@@ -49,7 +49,7 @@ fn stderr(output: &Output) -> String {
 fn help_lists_the_new_commands() {
     let home = Home::new();
     let help = stdout(&run(&home, &["--help"], &[]));
-    for command in ["init", "edit", "migrate"] {
+    for command in ["init", "edit", "migrate", "resume", "list", "cleanup"] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(command)),
             "`{command}` missing from:\n{help}"
@@ -438,4 +438,63 @@ fn the_node_example_keeps_the_default_images_user_and_claude_code() {
         );
     }
     assert!(node.contains("nodejs npm"), "{node}");
+}
+
+/// `bottle resume` on kept state needs no engine to list its conversations or to refuse a
+/// `--session` it does not have; the help names the flags of sessions that survive.
+#[test]
+fn resume_lists_kept_conversations_and_refuses_unknown_sessions() {
+    let home = Home::new();
+    let state = home.path().join("state/dev");
+    std::fs::create_dir_all(state.join("claude/projects/-workspace")).unwrap();
+    std::fs::write(
+        state.join("launch.json"),
+        r#"{"identity":"dev","agent":"claude","cwd":"/","workspace":null,"launched_at":"2026-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let id = "0f0e0d0c-0b0a-4909-8807-060504030201";
+    std::fs::write(
+        state.join(format!("claude/projects/-workspace/{id}.jsonl")),
+        "{\"type\":\"user\",\"message\":{\"content\":\"add a \\u001b[31mred test\"}}\n",
+    )
+    .unwrap();
+    let listed = stdout(&run(&home, &["resume", "dev", "--list-sessions"], &[]));
+    assert!(
+        listed.contains(id) && listed.contains("add a \\u001b[31mred test"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains('\u{1b}'),
+        "the agent's text reaches the terminal escaped"
+    );
+    let unknown = stderr_of_failure(&run(
+        &home,
+        &[
+            "resume",
+            "dev",
+            "--session",
+            "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        ],
+        &[],
+    ));
+    assert!(
+        unknown.contains("no conversation") && unknown.contains("--list-sessions"),
+        "{unknown}"
+    );
+    let none = stderr_of_failure(&run(&home, &["resume", "gone"], &[]));
+    assert!(none.contains("bottle list --all"), "{none}");
+    for (command, flags) in [
+        ("resume", &["--session", "--list-sessions"][..]),
+        ("list", &["--all"][..]),
+        ("cleanup", &["--state", "--images", "--yes"][..]),
+        ("stop", &["--yes"][..]),
+    ] {
+        let help = stdout(&run(&home, &[command, "--help"], &[]));
+        for flag in flags {
+            assert!(
+                help.contains(flag),
+                "`{command} --help` lacks {flag}:\n{help}"
+            );
+        }
+    }
 }

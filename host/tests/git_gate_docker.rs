@@ -297,3 +297,124 @@ fn a_wrong_pinned_host_key_refuses_to_forward() {
         .unwrap();
     bottle.assert_nothing_left();
 }
+
+/// An approved agent image stops the bottle. Before that, the operator is shown the agent's
+/// commits that are on no upstream ref and, with `--rescue`, they are pushed through the gate to
+/// `bottle/rescue/<identity>`; an uncommitted file is reported and left alone (nothing is
+/// committed for the agent). The agent's `~/.claude` is kept, marked `capability`.
+#[test]
+fn an_approved_image_first_offers_to_rescue_unpushed_commits() {
+    let Some(bottle) = TestBottle::new("rescue") else {
+        return;
+    };
+    let (key, client_pub, host_key, host_pub) = keys(bottle.path());
+    let host_key_line = host_pub
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    bottle.write(
+        "bottles/test.md",
+        &format!(
+            "---\ngit:\n  - Name: app\n    Upstream: {UPSTREAM}\n    IdentityFile: {}\n    KnownHostKey: {host_key_line}\nsupervise: true\n---\n",
+            key.display()
+        ),
+    );
+    let agent = bottle.agent.get().unwrap().clone();
+    let launch = bottle
+        .command(&["start", &agent, "--detach", "--yes", "--no-claude-code"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let identity = identity_of(&launch);
+    let upstream = start_upstream(&bottle, &identity, &client_pub, &host_key);
+    let git = "git -c user.name=agent -c user.email=agent@bottle.invalid";
+    let work = text(&bottle.exec_in_agent(
+        &identity,
+        &format!(
+            "cd /home/agent && git clone -q {UPSTREAM} w && cd w && git checkout -qb feature && \
+             echo x > code.txt && git add . && {git} commit -qm 'unpushed work' && \
+             echo draft > untracked.txt && mkdir -p /home/agent/.claude/projects/p && \
+             echo '{{}}' > /home/agent/.claude/projects/p/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee.jsonl; echo rc=$?"
+        ),
+    ));
+    assert!(work.contains("rc=0"), "{work}");
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"capability-block","arguments":{"justification":"jq","dockerfile":"FROM debian:bookworm-slim\n"}}}"#;
+    let waiting = bottle
+        .command(&[
+            "exec",
+            &identity,
+            "sh",
+            "-c",
+            &format!(
+                "curl -sS -N --max-time 120 http://supervise:7411/mcp -H 'Content-Type: application/json' \
+                 -H 'Accept: application/json, text/event-stream' -d '{body}'"
+            ),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proposals = bottle
+        .path()
+        .join("state")
+        .join(&identity)
+        .join("supervise-queue/proposals");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let found = std::fs::read_dir(&proposals)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".json").map(str::to_owned)
+            })
+            .find(|id| !id.starts_with('.'));
+        if let Some(id) = found {
+            break id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no proposal was queued"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let approved = bottle.bottle(&["supervise", "approve", &id, "--rescue"]);
+    let said = text(&approved);
+    assert!(approved.status.success(), "{said}");
+    assert!(
+        said.contains("commits on no upstream ref")
+            && said.contains("unpushed work")
+            && said.contains("/home/agent/w (feature): 1 commit(s)")
+            && said.contains(&format!("pushed to bottle/rescue/{identity}"))
+            && said.contains("uncommitted changes"),
+        "{said}"
+    );
+    let _ = waiting.wait_with_output();
+    let rescued = upstream_exec(
+        &upstream,
+        &format!(
+            "git --git-dir=/home/git/app.git log --format=%s bottle/rescue/{identity}; git --git-dir=/home/git/app.git ls-tree --name-only bottle/rescue/{identity}"
+        ),
+    );
+    assert!(rescued.contains("unpushed work"), "{rescued}");
+    assert!(
+        rescued.contains("code.txt") && !rescued.contains("untracked.txt"),
+        "{rescued}"
+    );
+    let record = std::fs::read_to_string(
+        bottle
+            .path()
+            .join("state")
+            .join(&identity)
+            .join("snapshot.json"),
+    )
+    .unwrap();
+    assert!(record.contains("\"why\": \"capability\""), "{record}");
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    rt().block_on(bottle.docker.remove_container(&upstream, Some(options)))
+        .unwrap();
+    bottle.assert_nothing_left();
+}

@@ -86,11 +86,31 @@ fn owner_alive(owner: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|cmd| cmd.contains("bottle"))
 }
 
-/// `bottle list`.
-pub fn list() -> anyhow::Result<ExitCode> {
+/// Arguments of `bottle list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Also the bottles that are gone but kept their state for `bottle resume` (identity, agent,
+    /// when, why kept, size).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `bottle list [--all]`.
+pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let home = Home::from_env()?;
     block_on(async {
         let engine = Engine::connect().await?;
         let bottles = found(&engine).await?;
+        if args.all {
+            let running = bottles.keys().cloned().collect();
+            let kept = super::kept::kept(&home, &running);
+            if !kept.is_empty() {
+                print!("{}", super::kept::render(&kept));
+                if !bottles.is_empty() {
+                    println!();
+                }
+            }
+        }
         if bottles.is_empty() {
             println!("no bottles running");
             return Ok(ExitCode::SUCCESS);
@@ -240,15 +260,35 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `bottle stop <identity>`.
-pub fn stop(identity: &str) -> anyhow::Result<ExitCode> {
+/// Arguments of `bottle stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The bottle's identity.
+    pub identity: String,
+    /// For a bottle that is not running but kept its state: delete that state without asking.
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+/// `bottle stop <identity>`: remove a running bottle; for one that is gone but kept its state,
+/// say so and offer to delete the state.
+pub fn stop(args: StopArgs) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
+    let identity = args.identity.as_str();
     block_on(async {
         let engine = Engine::connect().await?;
-        let removed = crate::lifecycle::remove_bottle(&engine, &home, identity, true).await?;
-        if removed == 0 {
-            anyhow::bail!("no bottle `{identity}`; `bottle list` shows the running ones");
+        let filter = [format!("{}={identity}", labels::IDENTITY)];
+        let running = !engine.containers_labelled(&filter).await?.is_empty()
+            || !engine.networks_labelled(&filter).await?.is_empty();
+        if !running {
+            let deleted = super::kept::stop_kept(&home, identity, args.yes)?;
+            return Ok(if deleted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
+        let removed = crate::lifecycle::remove_bottle(&engine, &home, identity, None).await?;
         eprintln!("stopped `{identity}` ({removed} objects removed)");
         Ok(ExitCode::SUCCESS)
     })
@@ -260,15 +300,37 @@ pub struct CleanupArgs {
     /// Remove without asking.
     #[arg(long, short)]
     pub yes: bool,
+    /// Delete the state kept for `bottle resume` by bottles that are not running.
+    #[arg(long)]
+    pub state: bool,
+    /// Remove `bottle/*` images no launch needs (older builds, workspace images).
+    #[arg(long)]
+    pub images: bool,
 }
 
-/// `bottle cleanup`: remove every labelled object no live bottle owns.
+/// `bottle cleanup`: remove every labelled object no live bottle owns; with `--state` /
+/// `--images`, prune kept state and old images instead.
 pub fn cleanup(args: CleanupArgs) -> anyhow::Result<ExitCode> {
     let home = Home::from_env()?;
     block_on(async {
         let engine = Engine::connect().await?;
-        let orphans: Vec<String> = found(&engine)
-            .await?
+        let bottles = found(&engine).await?;
+        if args.state || args.images {
+            let mut done = true;
+            if args.state {
+                let running = bottles.keys().cloned().collect();
+                done &= super::kept::prune_state(&home, &running, args.yes)?;
+            }
+            if args.images {
+                done &= super::kept::prune_images(&engine, args.yes).await?;
+            }
+            return Ok(if done {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        let orphans: Vec<String> = bottles
             .into_iter()
             .filter(|(_, b)| !b.live())
             .map(|(identity, _)| identity)
@@ -293,7 +355,14 @@ pub fn cleanup(args: CleanupArgs) -> anyhow::Result<ExitCode> {
             }
         }
         for identity in &orphans {
-            let removed = crate::lifecycle::remove_bottle(&engine, &home, identity, false).await?;
+            // The launcher is gone: its agent's ~/.claude is kept as after a crash.
+            let removed = crate::lifecycle::remove_bottle(
+                &engine,
+                &home,
+                identity,
+                Some(crate::snapshot::Why::Crash),
+            )
+            .await?;
             println!("removed {identity} ({removed} objects)");
         }
         Ok(ExitCode::SUCCESS)

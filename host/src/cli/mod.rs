@@ -8,6 +8,7 @@ mod agents;
 mod bottles;
 mod dashboard;
 mod doctor;
+mod kept;
 mod manifests;
 mod plugins;
 mod start;
@@ -39,20 +40,21 @@ pub enum Format {
 pub enum Command {
     /// Launch a bottle for an agent (or print its plan with --dry-run).
     Start(start::StartArgs),
-    /// Relaunch a bottle whose session ended with an error, with the same identity.
+    /// Relaunch a bottle that kept its state (same identity, agent and manifests), with the
+    /// agent's ~/.claude copied back and its last conversation continued (`--session`,
+    /// `--list-sessions`).
     Resume(start::ResumeArgs),
-    /// Running bottles: identity, agent, age, sidecars.
-    List,
+    /// Running bottles: identity, agent, age, sidecars (`--all`: also kept state to resume).
+    List(bottles::ListArgs),
     /// Run a command in a bottle's agent (default: a shell).
     Exec(bottles::ExecArgs),
     /// Logs of a bottle's containers (the egress proxy's audit lines among them).
     Logs(bottles::LogsArgs),
-    /// Stop a bottle and remove everything it created.
-    Stop {
-        /// The bottle's identity.
-        identity: String,
-    },
-    /// Remove everything labelled as bottle's that no live bottle owns.
+    /// Stop a bottle and remove everything it created (one that is gone: offer to delete its kept
+    /// state).
+    Stop(bottles::StopArgs),
+    /// Remove everything labelled as bottle's that no live bottle owns (`--state`: kept state,
+    /// `--images`: old bottle/* images).
     Cleanup(bottles::CleanupArgs),
     /// Check this machine: engine, runtimes, base image, plugin cache (`--isolation`: prove a
     /// bottle's isolation in a throwaway bottle).
@@ -83,10 +85,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Start(args) => start::run(args),
         Command::Resume(args) => start::resume(args),
-        Command::List => bottles::list(),
+        Command::List(args) => bottles::list(args),
         Command::Exec(args) => bottles::exec(args),
         Command::Logs(args) => bottles::logs(args),
-        Command::Stop { identity } => bottles::stop(&identity),
+        Command::Stop(args) => bottles::stop(args),
         Command::Cleanup(args) => bottles::cleanup(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Init(args) => manifests::init(args),

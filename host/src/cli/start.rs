@@ -7,6 +7,8 @@ use clap::Args;
 
 use super::{Format, block_on};
 use crate::lifecycle::{self, StartRequest};
+use crate::snapshot::resume::{self, Continue};
+use crate::snapshot::{self, sessions};
 use crate::{model_login, prepare, render};
 
 /// Arguments of `bottle start`.
@@ -99,6 +101,7 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         install_claude_code: !args.no_claude_code,
         trust_project_agent: args.trust_project_agent,
+        restore: false,
     };
     let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
@@ -133,8 +136,14 @@ fn dry_run_from_env() -> anyhow::Result<bool> {
 /// Arguments of `bottle resume`.
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The identity printed when the bottle exited with an error.
+    /// The bottle's identity (`bottle list --all` shows those with kept state).
     pub identity: String,
+    /// Continue this conversation (`claude --resume <uuid>`) instead of the last one.
+    #[arg(long, value_name = "UUID")]
+    pub session: Option<String>,
+    /// List the kept conversations (time, id, first prompt line) and exit.
+    #[arg(long, conflicts_with = "session")]
+    pub list_sessions: bool,
     /// Launch without asking y/N.
     #[arg(long, short)]
     pub yes: bool,
@@ -149,17 +158,28 @@ pub struct ResumeArgs {
     pub trust_project_agent: bool,
 }
 
-/// Run `bottle resume`: relaunch a preserved identity with the same agent and working tree.
+/// Run `bottle resume`: relaunch a preserved identity with the same agent and working tree, its
+/// kept `~/.claude` copied back and its conversation continued.
 pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let home = crate::home::Home::from_env()?;
     let identity = crate::launch::identity::Identity::from_name(&args.identity);
     let record =
         crate::launch::state::read(&home.root().join("state"), &identity).map_err(|e| {
             anyhow::anyhow!(
-                "no preserved state for `{}` ({e}); `bottle list` shows running bottles",
+                "no preserved state for `{}` ({e}); `bottle list --all` shows the bottles that \
+                 can be resumed",
                 args.identity
             )
         })?;
+    let state_dir = crate::launch::state::dir(&home.root().join("state"), &identity);
+    if args.list_sessions {
+        print!(
+            "{}",
+            render_sessions(&args.identity, &sessions::list(&state_dir))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let which = chosen_session(&args, &state_dir)?;
     let mut registry = prepare::load_plugins(&home)?;
     let catalog = prepare::catalog(&home, &record.cwd);
     let mut selection =
@@ -168,7 +188,13 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     if let Some(note) = model_login::apply(&mut selection)? {
         eprintln!("{note}");
     }
-    let state_dir = crate::launch::state::dir(&home.root().join("state"), &identity);
+    if let Some(which) = which {
+        eprintln!("{}", continue_note(&mut selection.agent, &which));
+    } else if snapshot::has_copy(&state_dir) {
+        eprintln!(
+            "no conversation was kept; the agent's ~/.claude is copied back and it starts anew"
+        );
+    }
     let approved = crate::supervise::apply::saved_dockerfile(&state_dir);
     if approved.exists() {
         // An operator approved a new agent image through supervise: build it, as if the agent's
@@ -188,9 +214,71 @@ pub fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         name: Some(record.identity.clone()),
         install_claude_code: !args.no_claude_code,
         trust_project_agent: args.trust_project_agent,
+        restore: true,
     };
     let code = block_on(lifecycle::start(&home, registry, selection, &plan, request))?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Which conversation to continue: the one named (it must be kept), else the last one when any
+/// is kept, else none.
+fn chosen_session(
+    args: &ResumeArgs,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Option<Continue>> {
+    let kept = sessions::list(state_dir);
+    let Some(id) = &args.session else {
+        return Ok((!kept.is_empty()).then_some(Continue::Last));
+    };
+    if !sessions::is_session_id(id) {
+        anyhow::bail!(
+            "--session takes a session id such as 0f0e0d0c-0b0a-4909-8807-060504030201; \
+             `bottle resume {} --list-sessions` lists them",
+            args.identity
+        );
+    }
+    if !kept.iter().any(|s| &s.id == id) {
+        anyhow::bail!(
+            "no conversation {id} is kept for `{}`; `bottle resume {0} --list-sessions` lists \
+             the kept ones",
+            args.identity
+        );
+    }
+    Ok(Some(Continue::Session(id.clone())))
+}
+
+/// Rewrite the agent's command to continue, and say what resuming does for this agent.
+fn continue_note(agent: &mut bottle_manifest::Agent, which: &Continue) -> String {
+    let how = match which {
+        Continue::Last => "claude --continue: the last conversation".to_owned(),
+        Continue::Session(id) => format!("claude --resume {id}"),
+    };
+    if resume::continue_command(agent, which) {
+        format!("resuming with the agent's ~/.claude copied back; Claude Code starts with {how}")
+    } else {
+        format!(
+            "agent `{}` runs its own command, not Claude Code: its ~/.claude is copied back and \
+             the command runs as written (only Claude Code gets the continue flag)",
+            agent.name
+        )
+    }
+}
+
+/// The kept conversations, newest first.
+fn render_sessions(identity: &str, kept: &[sessions::Session]) -> String {
+    if kept.is_empty() {
+        return format!("no conversations are kept for `{identity}`\n");
+    }
+    let mut out = format!("{:<16}  {:<36}  FIRST PROMPT\n", "WHEN (UTC)", "SESSION");
+    for session in kept {
+        out.push_str(&format!(
+            "{:<16}  {:<36}  {}\n",
+            sessions::shown_time(session.modified),
+            session.id,
+            session.first_prompt
+        ));
+    }
+    out
 }
 
 /// The engine's runtimes when an engine answers quickly; none otherwise (a dry run needs no

@@ -1,7 +1,7 @@
 //! `bottle supervise list|approve|reject`: the operator's side of supervise, for scripts.
 //! `bottle dashboard` is the interactive view of the same queues.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use super::{Format, block_on};
 use crate::docker::Engine;
 use crate::home::Home;
+use crate::snapshot::rescue;
 use crate::supervise::apply::ApplyOptions;
 use crate::supervise::{self, DecideError, Decided, Decider, Item, preview};
 
@@ -60,6 +61,10 @@ pub struct ApproveArgs {
     /// Allow a route to send an existing token to a host it was never sent to.
     #[arg(long)]
     pub allow_new_token_host: bool,
+    /// For an agent image (which stops the bottle): push the agent's commits that are on no
+    /// upstream ref to `bottle/rescue/<identity>` through the git gate without asking.
+    #[arg(long)]
+    pub rescue: bool,
 }
 
 /// Arguments of `reject`.
@@ -198,6 +203,12 @@ fn approve(home: &Home, args: ApproveArgs) -> anyhow::Result<ExitCode> {
     };
     let decided = block_on(async {
         let engine = Engine::connect().await?;
+        if matches!(
+            item.entry.proposal.change,
+            bottle_supervise_queue::Change::Dockerfile { .. }
+        ) {
+            rescue_before_stop(&engine, &item.bottle.identity, args.rescue).await?;
+        }
         let decider = Decider {
             home,
             engine: &engine,
@@ -233,10 +244,49 @@ pub async fn stop_for_resume(
         return Ok(());
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    crate::lifecycle::remove_bottle(engine, home, identity, false)
+    crate::lifecycle::remove_bottle(engine, home, identity, Some(crate::snapshot::Why::Capability))
         .await
         .map(drop)
         .map_err(|e| DecideError::Stop(e.to_string()))
+}
+
+/// An approved agent image stops the bottle: first show the agent's commits that are on no
+/// upstream ref and offer to push them to `bottle/rescue/<identity>` (y/N; `--rescue` says yes).
+/// Nothing is committed for the agent.
+async fn rescue_before_stop(engine: &Engine, identity: &str, yes: bool) -> anyhow::Result<()> {
+    let agent = crate::launch::identity::Identity::from_name(identity).agent_container();
+    if !engine.is_running(&agent).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let found = match rescue::find(engine, &agent).await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("could not look for the agent's unpushed commits: {e}");
+            return Ok(());
+        }
+    };
+    if found.is_empty() {
+        return Ok(());
+    }
+    eprint!("{}", found.warning(identity));
+    if found.unpushed.is_empty() {
+        return Ok(());
+    }
+    let push = yes
+        || (std::io::stdin().is_terminal() && {
+            eprint!("push them through the git gate to bottle/rescue/{identity}? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            matches!(answer.trim(), "y" | "Y" | "yes")
+        });
+    if !push {
+        eprintln!("not pushed (`--rescue` pushes them without asking)");
+        return Ok(());
+    }
+    for line in rescue::push(engine, &agent, identity, &found).await {
+        eprintln!("  {line}");
+    }
+    Ok(())
 }
 
 fn reject(home: &Home, args: &RejectArgs) -> anyhow::Result<ExitCode> {

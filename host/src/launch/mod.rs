@@ -151,6 +151,8 @@ pub struct LaunchOptions {
     pub bottle: String,
     /// Whether and how the isolation self-test runs.
     pub self_test: SelfTestUse,
+    /// Copy the bottle's kept `~/.claude` back into the agent (`bottle resume`).
+    pub restore: bool,
 }
 
 /// A launched bottle.
