@@ -173,6 +173,7 @@ fn egress_config() -> EgressConfig {
         passthrough: vec![],
         ssrf: Default::default(),
         dlp: Default::default(),
+        learn: false,
     };
     config.validate().unwrap();
     config

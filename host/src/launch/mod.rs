@@ -151,6 +151,9 @@ pub struct LaunchOptions {
     pub bottle: String,
     /// Whether and how the isolation self-test runs.
     pub self_test: SelfTestUse,
+    /// Learn mode (`bottle start --learn`): the egress proxy lets hosts off the allowlist through
+    /// and records them; shown before the session.
+    pub learn: bool,
 }
 
 /// A launched bottle.

@@ -504,6 +504,7 @@ mod tests {
             passthrough: vec![],
             ssrf: Default::default(),
             dlp: Default::default(),
+            learn: false,
         }
     }
 
