@@ -43,6 +43,11 @@ impl Home {
         self.root.join("plugins")
     }
 
+    /// Learn records of `bottle start --learn` sessions (see `crate::learn`).
+    pub fn learn_dir(&self) -> PathBuf {
+        crate::learn::dir(&self.root)
+    }
+
     /// The precompiled-component cache.
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")

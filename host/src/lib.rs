@@ -14,6 +14,7 @@ pub mod edit;
 pub mod home;
 pub mod image;
 pub mod launch;
+pub mod learn;
 pub mod lifecycle;
 pub mod migrate;
 pub mod model_login;

@@ -71,6 +71,9 @@ pub async fn start(
     launch::runtime::choose(&dry_plan.runtime, &runtimes).map_err(|e| anyhow::anyhow!(e))?;
     let runtime = launch::runtime::describe(&dry_plan.runtime, &runtimes);
     eprintln!("preflight: {}", render::preflight_on(dry_plan, &runtime));
+    if selection.bottle.egress_proxy.learn {
+        eprintln!("{}", crate::learn::banner());
+    }
     if launch::self_test::skipped_by_operator() {
         eprintln!("{}", render::self_test_skipped());
         if std::env::var_os(launch::TEST_FAULT_ENV).is_some() {
@@ -210,6 +213,7 @@ fn launch_options(home: &Home, selection: &Selection, request: &StartRequest) ->
         } else {
             launch::SelfTestUse::Enforce
         },
+        learn: selection.bottle.egress_proxy.learn,
     }
 }
 
@@ -527,6 +531,9 @@ async fn run_bottle(
     report_agent_runtime(&runtime);
     if restored > 0 {
         eprintln!("restored {restored} file(s) of the agent's ~/.claude");
+    }
+    if options.learn {
+        eprintln!("{}", crate::learn::banner());
     }
     if let Some(fp) = cas.get("agent").map(|ca| ca::colon_fingerprint(&ca.sha256)) {
         eprintln!("agent CA fingerprint (SHA-256): {fp}");

@@ -212,12 +212,17 @@ fn egress_proxy_view(bottle: &Bottle) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut view = json!({
         "routes": routes,
         "upstream_ca": bottle.egress_proxy.upstream_ca.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "allow_cidrs": bottle.egress_proxy.allow_cidrs,
         "dlp_patterns": bottle.egress_proxy.dlp_patterns,
-    })
+    });
+    // Only when on, so the view of every other launch stays as it was.
+    if bottle.egress_proxy.learn {
+        view["learn"] = Value::Bool(true);
+    }
+    view
 }
 
 fn git_view(repo: &bottle_manifest::GitRepo) -> Value {

@@ -498,3 +498,60 @@ fn resume_lists_kept_conversations_and_refuses_unknown_sessions() {
         }
     }
 }
+
+#[test]
+fn learn_mode_is_planned_shown_and_never_from_a_manifest() {
+    let home = Home::new();
+    let help = stdout(&run(&home, &["--help"], &[]));
+    assert!(
+        help.lines()
+            .any(|l| l.trim_start().starts_with("allowlist")),
+        "{help}"
+    );
+    let start_help = stdout(&run(&home, &["start", "--help"], &[]));
+    assert!(start_help.contains("--learn"), "{start_help}");
+    home.write("agents/dev.md", "---\nbottle: work\n---\n");
+    home.write(
+        "bottles/work.md",
+        "---\negress:\n  allowlist: [pypi.org]\n---\n",
+    );
+    // Off unless asked: the proxy's file has no `learn`, the preflight says nothing.
+    let plan = stdout(&run(&home, &["start", "dev", "--dry-run"], &[]));
+    assert!(
+        !plan.contains("learn: true") && !plan.contains("LEARN MODE"),
+        "{plan}"
+    );
+    // Asked: the proxy's configuration learns and the preflight says so.
+    let plan = stdout(&run(&home, &["start", "dev", "--learn", "--dry-run"], &[]));
+    assert!(plan.contains("learn: true"), "{plan}");
+    let preflight = plan.lines().find(|l| l.starts_with("preflight:")).unwrap();
+    assert!(preflight.contains("LEARN MODE"), "{preflight}");
+    assert!(plan.contains("pypi.org"), "the allowlist stays: {plan}");
+
+    // A manifest cannot switch it on for good.
+    home.write(
+        "bottles/work.md",
+        "---\negress_proxy:\n  learn: true\n---\n",
+    );
+    let err = stderr_of_failure(&run(&home, &["start", "dev", "--dry-run"], &[]));
+    assert!(err.contains("learn"), "{err}");
+    // Not with pipelock, and the error says why and what to do.
+    home.write(
+        "bottles/work.md",
+        "---\negress:\n  firewall: pipelock\n---\n",
+    );
+    let err = stderr_of_failure(&run(&home, &["start", "dev", "--learn", "--dry-run"], &[]));
+    assert!(
+        err.contains("--learn") && err.contains("pipelock") && err.contains("without"),
+        "{err}"
+    );
+
+    // The suggestion: a clear error without a record, and no way out of the learn directory.
+    let err = stderr_of_failure(&run(&home, &["allowlist", "suggest", "dev"], &[]));
+    assert!(
+        err.contains("no learn record for `dev`") && err.contains("bottle start --learn"),
+        "{err}"
+    );
+    let err = stderr_of_failure(&run(&home, &["allowlist", "suggest", "../dev"], &[]));
+    assert!(err.contains("not a bottle identity"), "{err}");
+}

@@ -174,6 +174,7 @@ fn egress_config() -> EgressConfig {
         passthrough: vec![],
         ssrf: Default::default(),
         dlp: Default::default(),
+        learn: false,
     };
     config.validate().unwrap();
     config

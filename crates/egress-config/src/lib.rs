@@ -56,6 +56,11 @@ pub struct EgressConfig {
     /// Data loss prevention on outgoing requests.
     #[serde(default)]
     pub dlp: DlpConfig,
+    /// Learn mode (`bottle start --learn`): a host off the allowlist is allowed and its requests
+    /// audited with `learn: learned` instead of refused. Routes, DLP, the SSRF guard and the git
+    /// push refusal apply unchanged; only the proxy that is the firewall may learn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learn: bool,
 }
 
 /// TLS interception material, as paths inside the proxy's container.

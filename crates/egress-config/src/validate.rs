@@ -186,6 +186,14 @@ impl EgressConfig {
                 format!("`{proxy}` is not host:port or http://host:port"),
             );
         }
+        if self.learn && (!self.firewall || self.upstream_proxy.is_some()) {
+            problem(
+                "learn".into(),
+                "learn mode needs this proxy to be the bottle's firewall (no upstream proxy): a \
+                 firewall behind it would still refuse what it learns"
+                    .into(),
+            );
+        }
         if self.tls.ca_cert.is_empty() {
             problem(
                 "tls.ca_cert".into(),
@@ -285,7 +293,23 @@ mod tests {
                 allow_cidrs: vec!["127.0.0.0/8".into(), "fd00::/8".into()],
             },
             dlp: DlpConfig::default(),
+            learn: false,
         }
+    }
+
+    #[test]
+    fn learn_mode_only_in_the_firewall() {
+        let mut config = good();
+        config.learn = true;
+        let e = config.validate().unwrap_err();
+        assert_eq!(e.problems[0].field, "learn", "{e}");
+        config.upstream_proxy = None;
+        config.validate().unwrap();
+        config.firewall = false;
+        assert!(config.validate().is_err());
+        // Off by default, and not written when off: files of older hosts read the same.
+        let text = serde_yaml_ng::to_string(&good()).unwrap();
+        assert!(!text.contains("learn"), "{text}");
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub struct EgressProxy {
     /// Whether the manifest wrote `dlp_patterns` (then claude-bottle's key may not contradict it).
     #[serde(skip)]
     pub(crate) dlp_patterns_written: bool,
+    /// Learn mode: set by `bottle start --learn` for one launch, never by a manifest (a bottle
+    /// that always learned would be a bottle without an allowlist).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub learn: bool,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +180,7 @@ impl Section for EgressProxy {
             allow_cidrs: f.allow_cidrs,
             dlp_patterns: f.dlp_patterns.unwrap_or_default(),
             dlp_patterns_written: f.dlp_patterns.is_some(),
+            learn: false,
         })
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod agents;
+mod allowlist;
 mod bottles;
 mod dashboard;
 mod doctor;
@@ -78,6 +79,10 @@ pub enum Command {
     /// Decide what agents asked for through supervise (for scripts; see `dashboard`).
     #[command(subcommand)]
     Supervise(supervise::SuperviseCommand),
+    /// What a `bottle start --learn` session reached: `allowlist suggest <identity>` prints the
+    /// allowlist to paste into the bottle.
+    #[command(subcommand)]
+    Allowlist(allowlist::AllowlistCommand),
 }
 
 /// Run a parsed command line.
@@ -99,6 +104,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(command) => plugins::run(command),
         Command::Supervise(command) => supervise::run(command),
         Command::Dashboard(args) => dashboard::run(args),
+        Command::Allowlist(command) => allowlist::run(command),
     }
 }
 

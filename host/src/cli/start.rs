@@ -47,6 +47,11 @@ pub struct StartArgs {
     /// the Claude app (needs a Claude login: CLAUDE_CODE_OAUTH_TOKEN).
     #[arg(long)]
     pub remote_control: bool,
+    /// Learn mode: the egress proxy allows and records hosts off the allowlist instead of refusing
+    /// them (routes, DLP and the SSRF guard unchanged; not with pipelock); afterwards `bottle
+    /// allowlist suggest <identity>` prints the allowlist to paste.
+    #[arg(long)]
+    pub learn: bool,
 }
 
 /// Run `bottle start`.
@@ -81,6 +86,10 @@ pub fn run(args: StartArgs) -> anyhow::Result<ExitCode> {
     }
     if args.remote_control {
         eprintln!("{}", model_login::remote_control(&mut selection)?);
+    }
+    if args.learn {
+        crate::learn::refuse_with_pipelock(&selection.bottle)?;
+        selection.bottle.egress_proxy.learn = true;
     }
     let plan = prepare::dry_run(&mut registry, &selection)?;
     if dry_run {

@@ -153,6 +153,9 @@ pub struct LaunchOptions {
     pub self_test: SelfTestUse,
     /// Copy the bottle's kept `~/.claude` back into the agent (`bottle resume`).
     pub restore: bool,
+    /// Learn mode (`bottle start --learn`): the egress proxy lets hosts off the allowlist through
+    /// and records them; shown before the session.
+    pub learn: bool,
 }
 
 /// A launched bottle.

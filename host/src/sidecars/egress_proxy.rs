@@ -207,6 +207,7 @@ mod tests {
             passthrough: vec![],
             ssrf: Default::default(),
             dlp: Default::default(),
+            learn: false,
         }
     }
 

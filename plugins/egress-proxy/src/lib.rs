@@ -101,6 +101,9 @@ pub struct ProxySection {
     /// What a built-in secret pattern's match does (the bottle's own secrets are refused always).
     #[serde(default, deserialize_with = "nullable")]
     pub dlp_patterns: bottle_egress_config::DlpAction,
+    /// Learn mode (`bottle start --learn`; the host sets it, a manifest cannot).
+    #[serde(default)]
+    pub learn: bool,
 }
 
 /// Where the `i`-th extra upstream CA is copied in the sidecar.
@@ -476,6 +479,9 @@ pub fn egress_config(
     if pipelock && facts.upstream_proxy.is_none() {
         return Err(vec![missing_upstream()]);
     }
+    if pipelock && config.egress_proxy.learn {
+        return Err(vec![learn_behind_pipelock()]);
+    }
     Ok(EgressConfig {
         version: FORMAT_VERSION,
         listen: format!("0.0.0.0:{PORT}"),
@@ -502,6 +508,7 @@ pub fn egress_config(
             patterns: config.egress_proxy.dlp_patterns,
             ..DlpConfig::default()
         },
+        learn: config.egress_proxy.learn,
     })
 }
 
@@ -511,6 +518,18 @@ fn missing_upstream() -> Diagnostic {
         "egress.firewall",
         "the firewall is pipelock, but the plan has no upstream proxy for the egress proxy to chain to",
         Some("make sure the pipelock plugin is loaded, or set `egress.firewall: builtin`"),
+    )
+}
+
+/// Learn mode allows what the allowlist does not name; pipelock behind the proxy would still
+/// refuse it, so the two do not go together (the host refuses `--learn` earlier, saying so).
+fn learn_behind_pipelock() -> Diagnostic {
+    sdk::error(
+        "egress_proxy.learn",
+        "learn mode needs the egress proxy to be the bottle's firewall, but the firewall is pipelock",
+        Some(
+            "learn with a bottle whose `egress.firewall` is `builtin`, then carry the suggested allowlist over",
+        ),
     )
 }
 

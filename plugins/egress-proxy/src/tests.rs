@@ -550,3 +550,44 @@ fn env_json(var: &EnvVar) -> Value {
 fn file_json(f: &sdk::File) -> Value {
     json!({"path": f.path, "mode": format!("{:o}", f.mode), "contents": String::from_utf8_lossy(&f.contents)})
 }
+
+#[test]
+fn learn_mode_reaches_the_config_only_when_asked_and_never_behind_pipelock() {
+    let off = parsed(
+        ROUTES,
+        &["GH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"],
+        facts(None),
+    );
+    assert!(!off.learn);
+    let learning = ROUTES.replacen(
+        r#""egress_proxy": {"routes""#,
+        r#""egress_proxy": {"learn": true, "routes""#,
+        1,
+    );
+    assert_ne!(learning, ROUTES);
+    let on = parsed(
+        &learning,
+        &["GH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"],
+        facts(None),
+    );
+    assert!(on.learn);
+    on.validate().unwrap();
+    // Learn mode changes nothing else: the same routes, allowlist and DLP.
+    assert_eq!(EgressConfig { learn: false, ..on }, off);
+
+    let pipelock = PIPELOCK.replacen(
+        r#""egress_proxy": {"routes""#,
+        r#""egress_proxy": {"learn": true, "routes""#,
+        1,
+    );
+    let errors = finalize(
+        &pipelock,
+        &["GH_TOKEN"],
+        facts(Some("http://pipelock:8888")),
+    )
+    .unwrap_err();
+    assert!(
+        errors.iter().any(|d| d.message.contains("learn mode")),
+        "{errors:?}"
+    );
+}

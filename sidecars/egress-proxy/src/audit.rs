@@ -15,6 +15,17 @@ pub enum Decision {
     Deny,
 }
 
+/// How a request of a learn-mode proxy (`learn: true`) stood with the allowlist; absent when the
+/// proxy is not learning. The host reads the `learned` ones back as the session's learn record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Learn {
+    /// The allowlist (or a route, or passthrough) already allowed the host.
+    Listed,
+    /// Off the allowlist: allowed only because the proxy is learning.
+    Learned,
+}
+
 /// One decision. Never holds a secret: no header values, no query string, and no path when the
 /// DLP found something in the URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,6 +50,9 @@ pub struct AuditRecord {
     pub bytes_up: u64,
     /// Bytes received from upstream (response body, or tunnel bytes server → client).
     pub bytes_down: u64,
+    /// In learn mode, whether the host was listed or learned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learn: Option<Learn>,
 }
 
 impl AuditRecord {
@@ -62,6 +76,7 @@ impl AuditRecord {
             reason: reason.into(),
             bytes_up: 0,
             bytes_down: 0,
+            learn: None,
         }
     }
 }

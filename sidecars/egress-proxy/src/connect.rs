@@ -51,6 +51,7 @@ pub(crate) async fn handle_connect(
         target: target.clone(),
         path: String::new(),
         route: policy.route(&target.host).map(|r| r.host.clone()),
+        learn: policy.learn_tag(&target.host),
     };
     if !crate::host::host_header_matches(req.headers(), &target) {
         return deny(
@@ -63,7 +64,7 @@ pub(crate) async fn handle_connect(
             ),
         );
     }
-    if !policy.host_allowed(&target.host) {
+    if policy.admission(&target.host) == crate::policy::Admission::Refused {
         return deny(
             conn,
             &facts,
@@ -100,9 +101,13 @@ pub(crate) async fn handle_connect(
         tokio::spawn(passthrough_tunnel(shared, facts, resolved, on_upgrade));
     } else {
         facts.path = String::new();
-        shared
-            .audit
-            .record(facts.record(Decision::Allow, "tunnel (intercepted)"));
+        let reason = match facts.learn {
+            Some(crate::audit::Learn::Learned) => {
+                "tunnel (intercepted); learned: not on the allowlist"
+            }
+            _ => "tunnel (intercepted)",
+        };
+        shared.audit.record(facts.record(Decision::Allow, reason));
         tokio::spawn(intercepted_tunnel(shared, target, resolved, on_upgrade));
     }
     Response::new(empty())
@@ -217,6 +222,7 @@ async fn intercept(shared: Arc<Shared>, target: Target, resolved: Resolved, on_u
         target: target.clone(),
         path: String::new(),
         route: None,
+        learn: None,
     };
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let start = match tokio::time::timeout(HELLO_TIMEOUT, acceptor).await {

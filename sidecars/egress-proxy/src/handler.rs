@@ -37,6 +37,8 @@ pub(crate) struct Facts {
     pub(crate) target: Target,
     pub(crate) path: String,
     pub(crate) route: Option<String>,
+    /// In learn mode, how the host stood with the allowlist.
+    pub(crate) learn: Option<crate::audit::Learn>,
 }
 
 impl Facts {
@@ -50,6 +52,7 @@ impl Facts {
             reason,
         );
         r.route = self.route.clone();
+        r.learn = self.learn;
         r
     }
 }
@@ -107,6 +110,7 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
         },
         path: audit_path(&live.policy, &path_only),
         route: None,
+        learn: None,
     };
 
     // The real target: the tunnel's, or the absolute URI's. Never the Host header.
@@ -179,7 +183,8 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
     }
 
     let policy = &live.policy;
-    if !policy.host_allowed(&target.host) {
+    facts.learn = policy.learn_tag(&target.host);
+    if policy.admission(&target.host) == crate::policy::Admission::Refused {
         return deny(
             &conn,
             &facts,
@@ -258,7 +263,10 @@ pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Response<
         &decoded_url,
         &header_blob,
     ];
-    let mut reason = String::from("allowed");
+    let mut reason = match facts.learn {
+        Some(crate::audit::Learn::Learned) => String::from("learned: not on the allowlist"),
+        _ => String::from("allowed"),
+    };
     match policy.dlp.check(&target.host, &parts_scanned) {
         Verdict::Clean => {}
         Verdict::Block(rule) => return dlp_refusal(&conn, &facts, &Refusal::Secret(rule)),

@@ -108,6 +108,19 @@ pub struct Policy {
     pub tls: Arc<TlsState>,
     /// Warnings worth logging when this policy takes effect.
     pub warnings: Vec<String>,
+    /// Learn mode: hosts off the allowlist are let through and audited as learned.
+    pub learn: bool,
+}
+
+/// Whether a host may be reached, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Allowed by the allowlist, a route or passthrough.
+    Listed,
+    /// Off the allowlist, let through because the proxy is learning.
+    Learned,
+    /// Refused.
+    Refused,
 }
 
 impl Policy {
@@ -200,6 +213,11 @@ impl Policy {
             .as_deref()
             .and_then(upstream_proxy_authority)
             .map(|(h, p)| (h.to_string(), p));
+        if config.learn {
+            warnings.push(
+                "LEARN MODE: hosts off the allowlist are allowed and recorded, not refused".into(),
+            );
+        }
         if !config.firewall && upstream_proxy.is_none() {
             warnings.push(
                 "firewall is false but no upstream_proxy is set: this proxy is the only filter"
@@ -223,12 +241,34 @@ impl Policy {
             upstream_proxy,
             tls: Arc::new(TlsState::load(&config.tls)?),
             warnings,
+            learn: config.learn,
         })
     }
 
     /// Whether `host` (canonical) may be reached: allowed, a route, or passthrough.
     pub fn host_allowed(&self, host: &str) -> bool {
         self.routes.contains_key(host) || self.allow.matches(host) || self.passthrough.matches(host)
+    }
+
+    /// Whether `host` (canonical) may be reached. Learn mode widens only this answer: a learned
+    /// host gets no route (routes are looked up by their own host alone), so no token.
+    pub fn admission(&self, host: &str) -> Admission {
+        if self.host_allowed(host) {
+            Admission::Listed
+        } else if self.learn {
+            Admission::Learned
+        } else {
+            Admission::Refused
+        }
+    }
+
+    /// What the audit says about `host` in learn mode; nothing when not learning.
+    pub fn learn_tag(&self, host: &str) -> Option<crate::audit::Learn> {
+        match (self.learn, self.admission(host)) {
+            (false, _) | (_, Admission::Refused) => None,
+            (true, Admission::Listed) => Some(crate::audit::Learn::Listed),
+            (true, Admission::Learned) => Some(crate::audit::Learn::Learned),
+        }
     }
 
     /// The route for `host`, if any.

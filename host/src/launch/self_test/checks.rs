@@ -293,7 +293,11 @@ pub fn plan_checks(plan: &Plan, around: &Surroundings, prints: &Fingerprints) ->
     direct_egress(&mut b, plan, around, proxy.as_ref(), &reachable);
     host(&mut b, around, &reachable);
     dns(&mut b, plan, &reachable);
-    if let Some(proxy) = &proxy {
+    // A learning proxy (`bottle start --learn`) lets unlisted hosts through by design: its
+    // promise is not to refuse them, so that check is not made (every other one is).
+    if let Some(proxy) = &proxy
+        && !crate::render::learning(plan)
+    {
         proxy_refuses(&mut b, plan, proxy);
     }
     engine_socket(&mut b);

@@ -545,6 +545,7 @@ async fn start_ours(dir: &Path, m: &Material) -> anyhow::Result<ProxyProcess> {
             allow_cidrs: vec!["127.0.0.0/8".into()],
         },
         dlp: DlpConfig::default(),
+        learn: false,
     };
     let config_path = dir.join("egress-proxy.yaml");
     std::fs::write(&config_path, yaml_serde::to_string(&config)?)?;

@@ -413,6 +413,7 @@ pub async fn try_start(
             secret_env: vec!["DB_PASSWORD".into()],
             ..DlpConfig::default()
         },
+        learn: false,
     };
     customize(&mut config);
     let net = Arc::new(TestNet::default());

@@ -5,5 +5,6 @@ mod allowed;
 mod bypass;
 mod dlp;
 mod harness;
+mod learn;
 mod reload;
 mod routes;
