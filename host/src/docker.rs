@@ -646,10 +646,35 @@ impl Engine {
         user: Option<&str>,
         env: &[String],
     ) -> Result<ExecOutput> {
+        self.run_exec(container, cmd, user, env, None).await
+    }
+
+    /// [`Engine::exec_with_env`] with a stdin: each message received is written as it comes, and
+    /// the input is closed once every sender is gone. Output is collected meanwhile.
+    pub async fn exec_with_input(
+        &self,
+        container: &str,
+        cmd: &[String],
+        user: Option<&str>,
+        env: &[String],
+        input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    ) -> Result<ExecOutput> {
+        self.run_exec(container, cmd, user, env, Some(input)).await
+    }
+
+    async fn run_exec(
+        &self,
+        container: &str,
+        cmd: &[String],
+        user: Option<&str>,
+        env: &[String],
+        input: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>>,
+    ) -> Result<ExecOutput> {
         let options = CreateExecOptions::<String> {
             cmd: Some(cmd.to_vec()),
             user: user.map(str::to_owned),
             env: (!env.is_empty()).then(|| env.to_vec()),
+            attach_stdin: Some(input.is_some()),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             ..Default::default()
@@ -666,15 +691,24 @@ impl Engine {
             .await
             .map_err(fail(action.clone()))?;
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        if let StartExecResults::Attached { mut output, .. } = started {
-            while let Some(chunk) = output.next().await {
-                match chunk.map_err(fail(action.clone()))? {
-                    bollard::container::LogOutput::StdErr { message } => {
-                        stderr.extend_from_slice(&message)
+        if let StartExecResults::Attached {
+            mut output,
+            input: writer,
+        } = started
+        {
+            let read = async {
+                while let Some(chunk) = output.next().await {
+                    match chunk.map_err(fail(action.clone()))? {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            stderr.extend_from_slice(&message)
+                        }
+                        other => stdout.extend_from_slice(&other.into_bytes()),
                     }
-                    other => stdout.extend_from_slice(&other.into_bytes()),
                 }
-            }
+                Ok(())
+            };
+            let (_, read) = tokio::join!(feed(writer, input), read);
+            read?;
         }
         let inspect = self
             .docker
@@ -796,6 +830,24 @@ fn owned_parents(path: &str, root: &str) -> Vec<String> {
     (1..segments.len())
         .map(|n| format!("{root}/{}", segments[..n].join("/")))
         .collect()
+}
+
+/// Write an exec's stdin from `input` until every sender is gone, then close it (the process sees
+/// the end of its input). A process that stopped reading ends the feeding, not the exec.
+async fn feed(
+    mut writer: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    input: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    let Some(mut input) = input else {
+        return;
+    };
+    while let Some(bytes) = input.recv().await {
+        if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
 }
 
 #[cfg(test)]

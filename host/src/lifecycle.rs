@@ -517,15 +517,16 @@ async fn run_bottle(
         cas: &cas,
         skills_root,
     };
-    provisioning.place_files().await?;
-    progress.step("proving isolation");
-    // The self-test needs the files in place, not the provisioning commands' results: they overlap.
-    let (steps, self_test) = tokio::join!(
-        provisioning.run_steps(),
-        prove_isolation(engine, options, identity, &plan, secrets, &agent)
-    );
-    steps?;
-    let self_test = self_test?;
+    // The self-test runs beside provisioning; the agent's command waits for both.
+    let test = launch::self_test::SelfTest {
+        engine,
+        identity,
+        plan: &plan,
+        secrets,
+        container: &agent,
+        probe_floor: launch::self_test::probe_floor(options.self_test),
+    };
+    let self_test = launch::self_test::prove_beside(test, options, &provisioning).await?;
     progress.step("ready");
     progress.bar.finish_and_clear();
     report_agent_runtime(&runtime);
@@ -566,49 +567,6 @@ fn report_agent_runtime(runtime: &str) {
     } else {
         eprintln!("agent runtime: {runtime}");
     }
-}
-
-/// Run the isolation self-test as the options say, record it in the launch record and the audit
-/// log, and refuse the launch when it failed (unless only a report is wanted).
-async fn prove_isolation(
-    engine: &Engine,
-    options: &LaunchOptions,
-    identity: &Identity,
-    plan: &Plan,
-    secrets: &SecretValues,
-    agent: &str,
-) -> Result<Option<launch::self_test::Report>, LaunchError> {
-    use launch::SelfTestUse;
-    if options.self_test == SelfTestUse::Skip {
-        tracing::warn!("self-test skipped ({}=1)", launch::self_test::SKIP_ENV);
-        return Ok(None);
-    }
-    let probe_wait = match options.self_test {
-        SelfTestUse::Report => launch::self_test::DOCTOR_PROBE_WAIT,
-        _ => launch::self_test::LAUNCH_PROBE_WAIT,
-    };
-    let report = launch::self_test::SelfTest {
-        engine,
-        identity,
-        plan,
-        secrets,
-        container: agent,
-        probe_wait,
-    }
-    .run()
-    .await?;
-    tracing::info!("isolation self-test:\n{}", report.table());
-    let home_root = options.state_root.parent().unwrap_or(&options.state_root);
-    if let Err(e) = launch::self_test::record(home_root, &options.state_root, identity, &report) {
-        tracing::warn!("could not record the self-test: {e}");
-    }
-    if !report.passed && options.self_test == SelfTestUse::Enforce {
-        return Err(LaunchError {
-            step: Step::SelfTest,
-            message: report.refusal(),
-        });
-    }
-    Ok(Some(report))
 }
 
 /// The spinner plus a debug log line per step with the time since the launch began.

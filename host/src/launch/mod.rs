@@ -10,8 +10,8 @@
 //!    lines;
 //! 5. agent — internal network only, secrets through the API, `sleep infinity`;
 //! 6. provisioning — CA, system prompt, skills, plugin files, plugin steps;
-//! 7. self-test — isolation proven from inside the agent ([`self_test`]) once the files are in
-//!    place, beside provisioning's commands; any failure refuses the launch before the agent's
+//! 7. self-test — isolation proven from inside the agent ([`self_test`]), beside provisioning
+//!    (its scans once the files are in place); any failure refuses the launch before the agent's
 //!    command starts.
 //!
 //! Every object is recorded in a [`Ledger`] before it is created, so teardown removes exactly what

@@ -3,11 +3,12 @@
 //! health checks work in images without a shell (such as `FROM scratch`).
 //!
 //! `bottle-probe self-test`: the isolation self-test, run in the agent as the agent user before
-//! its command starts. The checks come in the environment (`BOTTLE_SELF_TEST`, see
-//! [`bottle_probe::spec`]); what each saw goes to stdout, one line per check, and the launcher
-//! judges it. Exit 0 when the checks ran, 2 when they could not be read.
+//! its command starts, while the launcher goes on provisioning it. The checks come in the
+//! environment (`BOTTLE_SELF_TEST`, see [`bottle_probe::spec`]), the launcher's signals (files
+//! placed, launch ready) on stdin; what each check saw goes to stdout, one line per check, and
+//! the launcher judges it. Exit 0 when the checks ran, 2 when they could not be read.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -45,9 +46,22 @@ fn self_test() -> ExitCode {
     let text = std::env::var(spec::ENV).unwrap_or_default();
     match spec::Spec::parse(&text) {
         Ok(spec) => {
-            for seen in bottle_probe::run::run(&spec) {
-                println!("{}", seen.line());
+            let (send, signals) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in std::io::stdin().lock().lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(signal) = spec::Signal::parse(&line) {
+                        let _ = send.send(signal);
+                    }
+                }
+                // The end of the input (the launcher closed it, or is gone) means every signal.
+            });
+            let (seen, timing) = bottle_probe::run::run(&spec, &signals);
+            let mut out = std::io::stdout().lock();
+            for seen in seen {
+                let _ = writeln!(out, "{}", seen.line());
             }
+            let _ = writeln!(out, "{}", timing.line());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -2,9 +2,11 @@
 //! runs them and writes what it saw). Plain tab-separated lines, so the static prober needs no
 //! parser crates.
 //!
-//! Input (in the prober's environment as [`ENV`]): a first line `wait <control_ms> <probe_ms>`,
-//! then one check per line: `<id>\t<control|probe>\t<op>\t<args…>`. Output (stdout): one line per
-//! check, `<id>\t<outcome>\t<detail>`.
+//! Input (in the prober's environment as [`ENV`]): a first line
+//! `wait <control_ms> <probe_floor_ms> <probe_factor>`, then one check per line:
+//! `<id>\t<control|probe>\t<op>\t<args…>`. While it runs, the prober reads [`Signal`]s from its
+//! stdin, one per line. Output (stdout): one line per check, `<id>\t<outcome>\t<detail>`, then one
+//! [`Timing`] line.
 
 use std::fmt;
 
@@ -75,16 +77,102 @@ pub struct Check {
     pub op: Op,
 }
 
+impl Op {
+    /// Whether the check looks at files the launcher places while the prober already runs: it
+    /// waits for [`Signal::FilesPlaced`].
+    pub fn needs_placed_files(&self) -> bool {
+        matches!(self, Op::ScanFiles { .. })
+    }
+
+    /// Whether it goes over the network (its control's time tells how fast the bottle's links
+    /// answer).
+    pub fn is_network(&self) -> bool {
+        matches!(
+            self,
+            Op::Connect { .. } | Op::Resolve { .. } | Op::Http { .. }
+        )
+    }
+}
+
 /// The whole input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     /// How long the controls may take together.
     pub control_ms: u64,
-    /// How long the probes may take together; a probe that has not connected, resolved or answered
-    /// by then reached nothing.
-    pub probe_ms: u64,
+    /// The least time every probe gets before one that has not connected, resolved or answered
+    /// counts as having reached nothing.
+    pub probe_floor_ms: u64,
+    /// The probes get at least this many times the slowest network control's time.
+    pub probe_factor: u32,
     /// The checks.
     pub checks: Vec<Check>,
+}
+
+/// What the launcher tells a running prober on its stdin, one word per line. End of input means
+/// both (the launcher has nothing more to say, or is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// `files`: every file the launcher puts into the agent is in place; scans may start.
+    FilesPlaced,
+    /// `end`: the launch is ready to go on; the probes' window closes once its least time passed.
+    End,
+}
+
+impl Signal {
+    /// The line for it.
+    pub fn line(self) -> &'static str {
+        match self {
+            Signal::FilesPlaced => "files\n",
+            Signal::End => "end\n",
+        }
+    }
+
+    /// Read a line; anything else is ignored.
+    pub fn parse(line: &str) -> Option<Signal> {
+        match line.trim() {
+            "files" => Some(Signal::FilesPlaced),
+            "end" => Some(Signal::End),
+            _ => None,
+        }
+    }
+}
+
+/// How long the probes waited, reported after the results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timing {
+    /// The slowest network control, in microseconds.
+    pub slowest_control_us: u64,
+    /// The least time the probes got: `max(floor, factor × slowest control)`.
+    pub window_ms: u64,
+    /// How long they waited in fact (the launch went on meanwhile), from their start to the report.
+    pub waited_ms: u64,
+}
+
+impl Timing {
+    /// The output line.
+    pub fn line(&self) -> String {
+        format!(
+            "timing\tslowest-control-us={}\twindow-ms={}\twaited-ms={}",
+            self.slowest_control_us, self.window_ms, self.waited_ms
+        )
+    }
+
+    /// Find the timing line in the prober's output.
+    pub fn parse_all(output: &str) -> Option<Timing> {
+        let line = output.lines().find(|l| l.starts_with("timing\t"))?;
+        let mut timing = Timing::default();
+        for field in line.split('\t').skip(1) {
+            let (key, value) = field.split_once('=')?;
+            let value = value.parse().ok()?;
+            match key {
+                "slowest-control-us" => timing.slowest_control_us = value,
+                "window-ms" => timing.window_ms = value,
+                "waited-ms" => timing.waited_ms = value,
+                _ => {}
+            }
+        }
+        Some(timing)
+    }
 }
 
 /// What the prober saw for one check.
@@ -200,7 +288,10 @@ impl Seen {
 impl Spec {
     /// The text the launcher puts in [`ENV`].
     pub fn render(&self) -> String {
-        let mut out = format!("wait {} {}\n", self.control_ms, self.probe_ms);
+        let mut out = format!(
+            "wait {} {} {}\n",
+            self.control_ms, self.probe_floor_ms, self.probe_factor
+        );
         for check in &self.checks {
             let phase = match check.phase {
                 Phase::Control => "control",
@@ -225,9 +316,14 @@ impl Spec {
     pub fn parse(text: &str) -> Result<Spec, String> {
         let mut lines = text.lines();
         let head: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
-        let (control_ms, probe_ms) = match head.as_slice() {
-            ["wait", c, p] => (number(c)?, number(p)?),
-            _ => return Err("the first line must be `wait <control_ms> <probe_ms>`".into()),
+        let (control_ms, probe_floor_ms, probe_factor) = match head.as_slice() {
+            ["wait", c, p, k] => (number(c)?, number(p)?, number(k)?),
+            _ => {
+                return Err(
+                    "the first line must be `wait <control_ms> <probe_floor_ms> <probe_factor>`"
+                        .into(),
+                );
+            }
         };
         let checks = lines
             .filter(|l| !l.is_empty())
@@ -235,7 +331,8 @@ impl Spec {
             .collect::<Result<_, _>>()?;
         Ok(Spec {
             control_ms,
-            probe_ms,
+            probe_floor_ms,
+            probe_factor,
             checks,
         })
     }
@@ -297,7 +394,8 @@ mod tests {
     fn a_spec_round_trips() {
         let spec = Spec {
             control_ms: 2000,
-            probe_ms: 100,
+            probe_floor_ms: 100,
+            probe_factor: 10,
             checks: vec![
                 Check {
                     id: "c1".into(),
@@ -319,8 +417,9 @@ mod tests {
             ],
         };
         assert_eq!(Spec::parse(&spec.render()).unwrap(), spec);
-        assert!(Spec::parse("wait x 1").is_err());
-        assert!(Spec::parse("wait 1 1\nc1\tcontrol\tfly\tme").is_err());
+        assert!(Spec::parse("wait x 1 1").is_err());
+        assert!(Spec::parse("wait 1 1").is_err(), "the factor is required");
+        assert!(Spec::parse("wait 1 1 1\nc1\tcontrol\tfly\tme").is_err());
     }
 
     #[test]
@@ -334,5 +433,21 @@ mod tests {
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].outcome, Outcome::Status(403));
         assert_eq!(parsed[0].detail, "refused by proxy");
+    }
+
+    #[test]
+    fn timing_and_signals_round_trip() {
+        let timing = Timing {
+            slowest_control_us: 812,
+            window_ms: 50,
+            waited_ms: 131,
+        };
+        let output = format!("p1\tclosed\tx\n{}\n", timing.line());
+        assert_eq!(Timing::parse_all(&output), Some(timing));
+        assert_eq!(Seen::parse_all(&output).len(), 1, "the timing is no result");
+        for signal in [Signal::FilesPlaced, Signal::End] {
+            assert_eq!(Signal::parse(signal.line()), Some(signal));
+        }
+        assert_eq!(Signal::parse("go"), None);
     }
 }

@@ -702,7 +702,8 @@ mod tests {
         let checks = plan_checks(&plan(), &around(), &prints);
         let spec = bottle_probe::spec::Spec {
             control_ms: 1,
-            probe_ms: 1,
+            probe_floor_ms: 1,
+            probe_factor: 1,
             checks: checks.iter().map(|c| c.check.clone()).collect(),
         }
         .render();

@@ -1,7 +1,13 @@
-//! The isolation self-test: after provisioning and before the agent's command starts, the
-//! launcher runs `bottle-probe self-test` inside the agent container — as the agent user, in the
-//! agent's own network namespace, under its runtime (runc or runsc) — and refuses the launch if
-//! any check fails.
+//! The isolation self-test: before the agent's command starts, the launcher runs `bottle-probe
+//! self-test` inside the agent container — as the agent user, in the agent's own network
+//! namespace, under its runtime (runc or runsc) — and refuses the launch if any check fails.
+//!
+//! It runs beside provisioning ([`SelfTest::run_beside`]), so the launch pays only for what does
+//! not overlap: the prober starts as soon as the agent runs; its network checks do not depend on
+//! provisioning (which cannot change the agent's network: the container has no capabilities), its
+//! file scans wait until the launcher says every file is in place, and its probes keep trying until
+//! the launcher says the rest of provisioning is done (never less than their window). The report
+//! comes before the agent's command, which never starts unless every check passed.
 //!
 //! Every check that something must *not* work (a probe) is paired with a control that the same
 //! kind of probe *does* work from the same place, and controls run first: a probe that cannot see
@@ -17,13 +23,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bottle_probe::fingerprint::{MODULUS, Needle};
-use bottle_probe::spec::{self, Seen, Spec};
+use bottle_probe::spec::{self, Seen, Signal, Spec, Timing};
 
 use super::identity::Identity;
-use super::provision::AGENT_HOME;
+use super::provision::{AGENT_HOME, Provisioning};
 use super::secrets::SecretValues;
 use super::sidecars::PROBE_PATH;
-use super::{AGENT_USER, LaunchError, Step, at};
+use super::{AGENT_USER, LaunchError, LaunchOptions, SelfTestUse, Step, at};
 use crate::docker::Engine;
 use crate::plan::assemble::AGENT_CA_CERT;
 use crate::plan::model::AGENT_PROMPT_PATH;
@@ -38,16 +44,22 @@ pub const SKIP_ENV: &str = "BOTTLE_UNSAFE_SKIP_SELF_TEST";
 /// so this is reached only on the way to a refusal.
 const CONTROL_WAIT: Duration = Duration::from_secs(2);
 
-/// How long the probes get at launch. Everything the agent may reach is on its own bridge and
-/// answers the controls within a few milliseconds (runsc included); a probe target that has not
-/// answered in this time has no route, or drops the agent's packets. (An unanswered address on
-/// the bridge costs an ARP timeout of seconds; waiting for it would blow the launch's budget of
-/// 150 ms for nothing.) A DNS answer forwarded to the internet may take longer: `bottle doctor`
-/// checks the engine's forwarding with time to spare.
-pub const LAUNCH_PROBE_WAIT: Duration = Duration::from_millis(50);
+/// The least time a probe gets at launch before "no answer" counts as not reached (the probes
+/// keep trying while provisioning goes on, which usually takes longer). Everything the agent may
+/// reach is on its own bridge and answers the controls within a few milliseconds, runsc included;
+/// a probe target that has not answered in this time (and in [`PROBE_FACTOR`] times the slowest
+/// control's) has no route, or drops the agent's packets. (An unanswered address on the bridge
+/// costs an ARP timeout of seconds; waiting for it would blow the launch's budget of 150 ms for
+/// nothing.) A DNS answer forwarded to the internet may take longer: `bottle doctor` checks the
+/// engine's forwarding with time to spare.
+pub const LAUNCH_PROBE_FLOOR: Duration = Duration::from_millis(50);
 
 /// `bottle doctor --isolation` can afford to wait longer.
-pub const DOCTOR_PROBE_WAIT: Duration = Duration::from_secs(1);
+pub const DOCTOR_PROBE_FLOOR: Duration = Duration::from_secs(1);
+
+/// A probe gets at least this many times the slowest network control's time: on a loaded
+/// machine, where the bridge itself is slow, the window grows with it.
+pub const PROBE_FACTOR: u32 = 10;
 
 /// Whether the operator turned the self-test off.
 pub fn skipped_by_operator() -> bool {
@@ -66,13 +78,37 @@ pub struct SelfTest<'a> {
     pub secrets: &'a SecretValues,
     /// The agent container.
     pub container: &'a str,
-    /// How long probes get.
-    pub probe_wait: Duration,
+    /// The least time probes get.
+    pub probe_floor: Duration,
 }
 
 impl SelfTest<'_> {
-    /// Run every check; `Err` only when the test itself could not run.
-    pub async fn run(&self) -> Result<Report, LaunchError> {
+    /// Provision the agent and run every check beside it: the prober learns when the files are
+    /// in place and when provisioning is done. `Err` when provisioning failed or the test itself
+    /// could not run.
+    pub async fn run_beside(&self, provisioning: &Provisioning<'_>) -> Result<Report, LaunchError> {
+        let (signal, signals) = tokio::sync::mpsc::unbounded_channel();
+        let tell = move |s: Signal| {
+            // A prober that is gone has reported (or failed) already; its report says which.
+            let _ = signal.send(s.line().as_bytes().to_vec());
+        };
+        let provision = async move {
+            provisioning.place_files().await?;
+            tell(Signal::FilesPlaced);
+            provisioning.run_steps().await?;
+            tell(Signal::End);
+            Ok::<(), LaunchError>(())
+        };
+        let (_, report) = tokio::try_join!(provision, self.run(signals))?;
+        Ok(report)
+    }
+
+    /// Run every check, the launcher's signals going to the prober's stdin; `Err` only when the
+    /// test itself could not run.
+    pub async fn run(
+        &self,
+        signals: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    ) -> Result<Report, LaunchError> {
         let fail = at(Step::SelfTest);
         let started = Instant::now();
         let listener = HostListener::open().await.map_err(&fail)?;
@@ -81,31 +117,41 @@ impl SelfTest<'_> {
         let planned = checks::plan_checks(self.plan, &around, &prints);
         let spec = Spec {
             control_ms: CONTROL_WAIT.as_millis() as u64,
-            probe_ms: self.probe_wait.as_millis() as u64,
+            probe_floor_ms: self.probe_floor.as_millis() as u64,
+            probe_factor: PROBE_FACTOR,
             checks: planned.iter().map(|p| p.check.clone()).collect(),
         };
         let prepared = started.elapsed();
-        let (seen, said) = self.probe(&spec).await.map_err(&fail)?;
+        let (seen, timing, said) = self.probe(&spec, signals).await.map_err(&fail)?;
         tracing::debug!(
             prepared_ms = prepared.as_millis() as u64,
             probed_ms = (started.elapsed() - prepared).as_millis() as u64,
             "self-test: host side prepared, prober done"
         );
         let mut rows = report::judge(&planned, &seen, &said);
+        // Closed only now: whatever reached the listener while the prober ran is counted.
         rows.extend(listener.close().await);
-        Ok(Report::new(rows, started.elapsed().as_millis() as u64))
+        Ok(Report::new(rows, started.elapsed().as_millis() as u64).with_timing(timing))
     }
 
-    async fn probe(&self, spec: &Spec) -> Result<(Vec<Seen>, String), String> {
+    async fn probe(
+        &self,
+        spec: &Spec,
+        signals: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    ) -> Result<(Vec<Seen>, Option<Timing>, String), String> {
         let env = [format!("{}={}", spec::ENV, spec.render())];
         let cmd = [PROBE_PATH.to_owned(), "self-test".to_owned()];
         let out = self
             .engine
-            .exec_with_env(self.container, &cmd, Some(AGENT_USER), &env)
+            .exec_with_input(self.container, &cmd, Some(AGENT_USER), &env, signals)
             .await
             .map_err(|e| e.to_string())?;
         let said = format!("exit {}; {}", out.code, out.stderr.trim());
-        Ok((Seen::parse_all(&out.stdout), said))
+        Ok((
+            Seen::parse_all(&out.stdout),
+            Timing::parse_all(&out.stdout),
+            said,
+        ))
     }
 
     async fn surroundings(&self, listener_port: u16) -> Result<Surroundings, String> {
@@ -188,6 +234,42 @@ impl SelfTest<'_> {
             files.push(AGENT_CA_CERT.to_owned());
         }
         files
+    }
+}
+
+/// Provision the agent and, unless the operator skipped it, run the self-test beside it; record
+/// the report in the launch record and the audit log, and refuse the launch when it failed (unless
+/// only a report is wanted, as by `bottle doctor --isolation`).
+pub async fn prove_beside(
+    test: SelfTest<'_>,
+    options: &LaunchOptions,
+    provisioning: &Provisioning<'_>,
+) -> Result<Option<Report>, LaunchError> {
+    if options.self_test == SelfTestUse::Skip {
+        tracing::warn!("self-test skipped ({SKIP_ENV}=1)");
+        provisioning.run().await?;
+        return Ok(None);
+    }
+    let report = test.run_beside(provisioning).await?;
+    tracing::info!("isolation self-test:\n{}", report.table());
+    let home_root = options.state_root.parent().unwrap_or(&options.state_root);
+    if let Err(e) = record(home_root, &options.state_root, test.identity, &report) {
+        tracing::warn!("could not record the self-test: {e}");
+    }
+    if !report.passed && options.self_test == SelfTestUse::Enforce {
+        return Err(LaunchError {
+            step: Step::SelfTest,
+            message: report.refusal(),
+        });
+    }
+    Ok(Some(report))
+}
+
+/// The least time probes get, by what the launch does with the self-test.
+pub fn probe_floor(use_: SelfTestUse) -> Duration {
+    match use_ {
+        SelfTestUse::Report => DOCTOR_PROBE_FLOOR,
+        _ => LAUNCH_PROBE_FLOOR,
     }
 }
 
@@ -308,9 +390,9 @@ impl HostListener {
     }
 
     /// Close the listener; a row for what it saw besides the host's own connection.
-    async fn close(self) -> Vec<Row> {
+    async fn close(mut self) -> Vec<Row> {
         self.task.abort();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
         let peers = self.peers.lock().expect("listener peers").clone();
         let from_bottle: Vec<String> = peers.iter().skip(1).map(SocketAddr::to_string).collect();
         let control = Row::judged(
@@ -341,5 +423,12 @@ impl HostListener {
             from_bottle.is_empty(),
         );
         vec![control, probe]
+    }
+}
+
+impl Drop for HostListener {
+    /// A self-test abandoned mid-way (provisioning failed) leaves no listener behind.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -32,10 +32,25 @@ pub struct Row {
 pub struct Report {
     /// Every check passed.
     pub passed: bool,
-    /// How long it took, from opening the host listener to closing it.
+    /// How long it took, from opening the host listener to closing it (most of it beside
+    /// provisioning).
     pub took_ms: u64,
+    /// How long the probes had before "no answer" counted as not reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<ProbeTime>,
     /// Every check, controls first within each promise.
     pub rows: Vec<Row>,
+}
+
+/// The probes' time, as the prober measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeTime {
+    /// The slowest network control, in microseconds.
+    pub slowest_control_us: u64,
+    /// The least time a probe had: `max(floor, factor × slowest control)`.
+    pub window_ms: u64,
+    /// The time they had in fact (they kept trying while provisioning went on).
+    pub waited_ms: u64,
 }
 
 impl Row {
@@ -92,8 +107,19 @@ impl Report {
         Report {
             passed: rows.iter().all(|r| r.passed),
             took_ms,
+            probes: None,
             rows,
         }
+    }
+
+    /// With the prober's timing (none when it reported none: its rows fail then).
+    pub fn with_timing(mut self, timing: Option<bottle_probe::spec::Timing>) -> Report {
+        self.probes = timing.map(|t| ProbeTime {
+            slowest_control_us: t.slowest_control_us,
+            window_ms: t.window_ms,
+            waited_ms: t.waited_ms,
+        });
+        self
     }
 
     /// The rows that failed.
@@ -157,6 +183,17 @@ impl Report {
             self.took_ms,
             self.rows.len()
         );
+        if let Some(p) = &self.probes {
+            let _ = writeln!(
+                out,
+                "probes had {} ms to answer (at least {} ms: the floor, or {} × the slowest \
+                 control's {:.1} ms)",
+                p.waited_ms,
+                p.window_ms,
+                super::PROBE_FACTOR,
+                p.slowest_control_us as f64 / 1000.0
+            );
+        }
         out
     }
 }
