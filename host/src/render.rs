@@ -57,7 +57,7 @@ pub fn learning(plan: &Plan) -> bool {
         .flat_map(|s| &s.files)
         .filter(|f| f.path == bottle_egress_config::DEFAULT_PATH)
         .any(|f| {
-            serde_yaml_ng::from_slice::<bottle_egress_config::EgressConfig>(&f.contents)
+            yaml_serde::from_slice::<bottle_egress_config::EgressConfig>(&f.contents)
                 .is_ok_and(|c| c.learn)
         })
 }

@@ -199,7 +199,7 @@ fn learn_mode_allows_records_and_suggests_what_is_refused_without_it() {
     assert!(yaml.contains("\"learned.test\"  # learned"), "{yaml}");
     assert!(yaml.contains("host: \"upstream.test\""), "{yaml}");
     let front = String::from_utf8(suggested.stdout.clone()).unwrap();
-    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&front).unwrap();
+    let parsed: yaml_serde::Value = yaml_serde::from_str(&front).unwrap();
     assert_eq!(parsed["egress"]["allowlist"][0], "learned.test", "{front}");
     let route = &parsed["egress_proxy"]["routes"][0];
     assert_eq!(route["host"], "upstream.test");

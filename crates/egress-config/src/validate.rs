@@ -308,7 +308,7 @@ mod tests {
         config.firewall = false;
         assert!(config.validate().is_err());
         // Off by default, and not written when off: files of older hosts read the same.
-        let text = serde_yaml_ng::to_string(&good()).unwrap();
+        let text = yaml_serde::to_string(&good()).unwrap();
         assert!(!text.contains("learn"), "{text}");
     }
 

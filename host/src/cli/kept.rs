@@ -211,7 +211,7 @@ async fn old_images(engine: &Engine) -> anyhow::Result<Vec<(String, u64)>> {
         })
         .filter(|(t, _, _)| t.starts_with("bottle/"))
         .collect();
-    tags.sort_by(|a, b| b.1.cmp(&a.1));
+    tags.sort_by_key(|t| std::cmp::Reverse(t.1));
     let mut newest = BTreeSet::new();
     let mut old = Vec::new();
     for (tag, _, bytes) in tags {

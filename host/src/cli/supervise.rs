@@ -244,10 +244,15 @@ pub async fn stop_for_resume(
         return Ok(());
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    crate::lifecycle::remove_bottle(engine, home, identity, Some(crate::snapshot::Why::Capability))
-        .await
-        .map(drop)
-        .map_err(|e| DecideError::Stop(e.to_string()))
+    crate::lifecycle::remove_bottle(
+        engine,
+        home,
+        identity,
+        Some(crate::snapshot::Why::Capability),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| DecideError::Stop(e.to_string()))
 }
 
 /// An approved agent image stops the bottle: first show the agent's commits that are on no
