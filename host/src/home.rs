@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The directory of learn records under the bottle home.
+pub const LEARN_DIR: &str = "learn";
+
 /// Paths under the bottle home.
 #[derive(Debug, Clone)]
 pub struct Home {
@@ -43,9 +46,9 @@ impl Home {
         self.root.join("plugins")
     }
 
-    /// Learn records of `bottle start --learn` sessions (see `crate::learn`).
+    /// Learn records of `bottle start --learn` sessions.
     pub fn learn_dir(&self) -> PathBuf {
-        crate::learn::dir(&self.root)
+        self.root.join(LEARN_DIR)
     }
 
     /// The precompiled-component cache.

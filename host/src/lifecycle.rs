@@ -313,6 +313,7 @@ async fn finish(
     // `expired` answer, and every expiry is audited with the whole proposal.
     let mut expired = expire_before_teardown(&home, identity.as_str()).await;
     launch::sidecar_logs::keep(engine, home_root, identity.as_str()).await;
+    crate::learn::record::keep(home_root, identity.as_str());
     let state_dir = state::dir(&options.state_root, identity);
     let (why, detail) = why_kept(&outcome);
     keep_session(engine, identity, &state_dir, why, &detail).await;
@@ -714,6 +715,7 @@ pub async fn remove_bottle(
     // While the supervise sidecar still runs: waiting calls get their `expired` answer.
     expire_before_teardown(home, identity).await;
     crate::launch::sidecar_logs::keep(engine, home.root(), identity).await;
+    crate::learn::record::keep(home.root(), identity);
     if let Some(why) = keep.filter(|_| !containers.is_empty()) {
         let state_dir = home.root().join("state").join(identity);
         keep_session(engine, &Identity::from_name(identity), &state_dir, why, "").await;

@@ -42,14 +42,6 @@ pub async fn keep(engine: &Engine, home_root: &Path, identity: &str) -> Vec<Path
             Err(e) => tracing::warn!("keeping the logs of sidecar {sidecar}: {e}"),
         }
     }
-    // A learning bottle's record comes from the proxy's log just kept, so it is written on every
-    // teardown path that keeps logs (exit, error, signal, `bottle stop`).
-    if let Some(path) = crate::learn::record::collect(home_root, identity) {
-        eprintln!(
-            "learn record: {}; `bottle allowlist suggest {identity}` prints the allowlist",
-            path.display()
-        );
-    }
     kept
 }
 

@@ -60,7 +60,7 @@ pub enum LearnError {
 /// Where learn records live: `<home>/learn/`. Not under `state/<identity>/`, which a clean exit
 /// removes: the record is wanted precisely after a session that went well.
 pub fn dir(home_root: &Path) -> PathBuf {
-    home_root.join("learn")
+    home_root.join(crate::home::LEARN_DIR)
 }
 
 /// The record of `identity`, checked to stay inside [`dir`].

@@ -166,6 +166,18 @@ pub fn path_prefix(path: &str) -> Option<String> {
     Some(format!("/{}", kept.join("/")))
 }
 
+/// After teardown kept the sidecars' logs: a learning bottle's record comes from the proxy's log
+/// just kept, so it is written on every teardown path that keeps logs (exit, error, signal,
+/// `bottle stop`). Says where it is.
+pub fn keep(home_root: &Path, identity: &str) {
+    if let Some(path) = collect(home_root, identity) {
+        eprintln!(
+            "learn record: {}; `bottle allowlist suggest {identity}` prints the allowlist",
+            path.display()
+        );
+    }
+}
+
 /// Fold the egress proxy log teardown kept for `identity` into its learn record, when that log
 /// holds learn-tagged lines; returns the record's path then. Failures are logged, never fatal:
 /// teardown must go on.
