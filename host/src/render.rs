@@ -40,26 +40,12 @@ pub fn preflight_on(plan: &Plan, runtime: &str) -> String {
         plan.secrets.len(),
         runtime,
         remote_control(plan),
-        if learning(plan) {
+        if crate::sidecars::egress_proxy::learning(plan) {
             " · LEARN MODE: hosts off the allowlist are allowed and recorded"
         } else {
             ""
         },
     )
-}
-
-/// Whether the plan's egress proxy learns, read from the configuration the proxy will read (as
-/// remote control is read from the agent's command): what the preflight says is what runs.
-pub fn learning(plan: &Plan) -> bool {
-    plan.sidecars
-        .iter()
-        .filter(|s| s.plugin == "egress-proxy")
-        .flat_map(|s| &s.files)
-        .filter(|f| f.path == bottle_egress_config::DEFAULT_PATH)
-        .any(|f| {
-            yaml_serde::from_slice::<bottle_egress_config::EgressConfig>(&f.contents)
-                .is_ok_and(|c| c.learn)
-        })
 }
 
 /// The preflight's warning when the operator turned the isolation self-test off: red on a

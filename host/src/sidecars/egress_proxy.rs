@@ -174,6 +174,17 @@ pub fn with_allow_delta(
     validated(new)
 }
 
+/// Whether the plan's egress proxy learns, read from the configuration the proxy will read (as
+/// remote control is read from the agent's command): what the preflight says is what runs.
+pub fn learning(plan: &crate::plan::model::Plan) -> bool {
+    plan.sidecars
+        .iter()
+        .filter(|s| s.plugin == EgressProxy.plugin())
+        .flat_map(|s| &s.files)
+        .filter(|f| f.path == bottle_egress_config::DEFAULT_PATH)
+        .any(|f| yaml_serde::from_slice::<EgressConfig>(&f.contents).is_ok_and(|c| c.learn))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -296,7 +296,7 @@ pub fn plan_checks(plan: &Plan, around: &Surroundings, prints: &Fingerprints) ->
     // A learning proxy (`bottle start --learn`) lets unlisted hosts through by design: its
     // promise is not to refuse them, so that check is not made (every other one is).
     if let Some(proxy) = &proxy
-        && !crate::render::learning(plan)
+        && !crate::sidecars::egress_proxy::learning(plan)
     {
         proxy_refuses(&mut b, plan, proxy);
     }
