@@ -343,16 +343,8 @@ pub fn cleanup(args: CleanupArgs) -> anyhow::Result<ExitCode> {
             "left behind by bottles that are gone: {}",
             orphans.join(", ")
         );
-        if !args.yes {
-            if !std::io::stdin().is_terminal() {
-                anyhow::bail!("no terminal to confirm on; pass --yes to remove them");
-            }
-            eprint!("remove them? [y/N] ");
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                return Ok(ExitCode::from(1));
-            }
+        if !super::kept::confirm("remove them", args.yes)? {
+            return Ok(ExitCode::from(1));
         }
         for identity in &orphans {
             // The launcher is gone: its agent's ~/.claude is kept as after a crash.

@@ -110,6 +110,11 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         anyhow::bail!("no terminal to confirm on; pass --yes to {question}");
     }
+    Ok(ask(question)?)
+}
+
+/// Asks `question` with `[y/N]` on stderr and reads the answer; only a yes is yes.
+pub fn ask(question: &str) -> std::io::Result<bool> {
     eprint!("{question}? [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;

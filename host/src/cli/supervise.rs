@@ -278,12 +278,10 @@ async fn rescue_before_stop(engine: &Engine, identity: &str, yes: bool) -> anyho
         return Ok(());
     }
     let push = yes
-        || (std::io::stdin().is_terminal() && {
-            eprint!("push them through the git gate to bottle/rescue/{identity}? [y/N] ");
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer)?;
-            matches!(answer.trim(), "y" | "Y" | "yes")
-        });
+        || (std::io::stdin().is_terminal()
+            && super::kept::ask(&format!(
+                "push them through the git gate to bottle/rescue/{identity}"
+            ))?);
     if !push {
         eprintln!("not pushed (`--rescue` pushes them without asking)");
         return Ok(());
